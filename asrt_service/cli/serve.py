@@ -1,0 +1,110 @@
+"""Serve the REST API, the gRPC API, or both from one process and one model copy.
+
+``asrserver_http.py`` and ``asrserver_grpc.py`` (ASRT's names and flags) serve
+one protocol each; ``asrt-service serve`` serves both, which is what the Docker
+image runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from ..config import Settings, add_arguments, apply_arguments
+from ..errors import ModelNotFound
+from .logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+MISSING_MODEL_HELP = """\
+No acoustic model found at {path}.
+asrt-service ships its default model in models/zh_dcnn_v1/ of the source tree and the Docker image.
+Point the server at a model with --model-dir DIR (model.json + vocab.txt + weights),
+or at ASRT weights with --asrt-weights SpeechModel251bn.model.h5 --asrt-dict dict.txt,
+or train one: asrt-service train --help (see docs/TRAINING.md)."""
+
+
+def load_recognizer(settings: Settings):
+    """Load both models, or exit with a message saying how to get them."""
+    from ..recognizer import Recognizer
+
+    if settings.asrt_weights is None and not (settings.model_dir / "model.json").exists():
+        raise ModelNotFound(MISSING_MODEL_HELP.format(path=settings.model_dir))
+    if settings.asrt_weights is not None and settings.asrt_dict is None:
+        raise ModelNotFound("--asrt-weights needs --asrt-dict (the dict.txt of the ASRT checkout the weights came from)")
+    if not settings.lm_dir.exists():
+        raise ModelNotFound(f"No language model found at {settings.lm_dir}; pass --lm-dir or build one: asrt-service build-lm --help")
+    logger.info("loading models (acoustic: %s, language: %s)", settings.asrt_weights or settings.model_dir, settings.lm_dir)
+    return Recognizer.from_settings(settings)
+
+
+def start_http(settings: Settings, recognizer, port: int | None = None):
+    """Start waitress in a thread; returns (server, thread, bound port)."""
+    from waitress.server import create_server as create_waitress
+
+    from ..http_app import create_app
+
+    app = create_app(settings, recognizer)
+    server = create_waitress(
+        app,
+        host=settings.host,
+        port=settings.http_port if port is None else port,
+        threads=settings.http_threads,
+        max_request_body_size=int(settings.max_body_mb * 1024 * 1024) + 65536,
+        channel_timeout=60,
+        ident="asrt-service",
+    )
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    return server, thread, server.effective_port
+
+
+def run(argv: list[str] | None, protocols: tuple[str, ...], prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=f"asrt-service {' + '.join(protocols)} server")
+    add_arguments(parser, protocols)
+    args = parser.parse_args(argv)
+    try:
+        settings = apply_arguments(Settings.from_env(), args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    setup_logging(settings.log_level)
+    try:
+        recognizer = load_recognizer(settings)
+    except ModelNotFound as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    stop = threading.Event()
+    closers = []
+    if "http" in protocols:
+        server, _, port = start_http(settings, recognizer)
+        closers.append(server.close)
+        logger.info("REST API listening on http://%s:%d", settings.host, port)
+    if "grpc" in protocols:
+        from ..grpc_server import create_server
+
+        gserver, gport = create_server(settings, recognizer)
+        closers.append(lambda: gserver.stop(grace=5).wait())
+        logger.info("gRPC API listening on %s:%d", settings.host, gport)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    logger.info("shutting down")
+    for close in closers:
+        close()
+    recognizer.close()
+    return 0
+
+
+def main_http(argv: list[str] | None = None) -> int:
+    return run(argv, ("http",), "asrserver_http.py")
+
+
+def main_grpc(argv: list[str] | None = None) -> int:
+    return run(argv, ("grpc",), "asrserver_grpc.py")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, ("http", "grpc"), "asrt-service serve")

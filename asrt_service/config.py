@@ -1,0 +1,141 @@
+"""Settings: one frozen dataclass, read from defaults <- ASRT_* env vars <- CLI flags.
+
+Nothing here parses argv at import or reads files relative to the working
+directory; entry points call :func:`Settings.from_env` and
+:func:`add_arguments`/:func:`apply_arguments` explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def _default_models_dir() -> Path:
+    """``models/`` of a source checkout or the Docker image; else where ``pip install`` put it."""
+    checkout = PACKAGE_ROOT.parent / "models"
+    installed = Path(sys.prefix) / "share" / "asrt-service" / "models"
+    return installed if not checkout.is_dir() and installed.is_dir() else checkout
+
+
+#: Shipped models: the default acoustic model and the language model.
+DEFAULT_MODELS_DIR = _default_models_dir()
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Service configuration.
+
+    Attributes:
+        model_dir: acoustic model directory (model.json + vocab + weights).
+        asrt_weights: optional ASRT ``SpeechModel251bn.model.h5``; loaded with
+            ``asrt_dict`` instead of ``model_dir`` when set.
+        asrt_dict: ASRT's ``dict.txt`` for ``asrt_weights``.
+        lm_dir: language model directory.
+        user_words: optional custom vocabulary file for the language model.
+        host: listen address for both servers.
+        http_port: REST port (ASRT: 20001).
+        grpc_port: gRPC port (ASRT: 20002).
+        max_audio_seconds: longest audio accepted in one request.
+        max_body_mb: largest HTTP request body accepted.
+        max_batch: most clips the acoustic model runs together.
+        batch_wait_ms: how long the batcher waits for more requests.
+        queue_size: requests waiting for the model before new ones get 503.
+        http_threads: waitress worker threads.
+        grpc_workers: gRPC thread-pool size (also bounds concurrent streams).
+        stream_pause_ms: silence that ends a sentence in gRPC streaming.
+        log_level: logging level name.
+    """
+
+    model_dir: Path = DEFAULT_MODELS_DIR / "zh_dcnn_v1"
+    asrt_weights: Path | None = None
+    asrt_dict: Path | None = None
+    lm_dir: Path = DEFAULT_MODELS_DIR / "lm"
+    user_words: Path | None = None
+    host: str = "0.0.0.0"
+    http_port: int = 20001
+    grpc_port: int = 20002
+    max_audio_seconds: float = 600.0
+    max_body_mb: float = 64.0
+    max_batch: int = 16
+    batch_wait_ms: float = 5.0
+    queue_size: int = 256
+    http_threads: int = 16
+    grpc_workers: int = 32
+    stream_pause_ms: float = 500.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by ``ASRT_<FIELD>`` variables (e.g. ``ASRT_HTTP_PORT``)."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"ASRT_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw)
+        return cls(**values)
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, raw: str) -> object:
+    kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if "Path" in str(kind):
+            return Path(raw).expanduser()
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"ASRT_{name.upper()}={raw!r} is not a valid {kind}") from exc
+
+
+#: CLI flag -> Settings field. ASRT's servers take --listen and --port.
+_FLAGS = {
+    "--model-dir": "model_dir",
+    "--asrt-weights": "asrt_weights",
+    "--asrt-dict": "asrt_dict",
+    "--lm-dir": "lm_dir",
+    "--user-words": "user_words",
+    "--listen": "host",
+    "--max-audio-seconds": "max_audio_seconds",
+    "--max-body-mb": "max_body_mb",
+    "--max-batch": "max_batch",
+    "--batch-wait-ms": "batch_wait_ms",
+    "--queue-size": "queue_size",
+    "--log-level": "log_level",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser, ports: tuple[str, ...] = ("http", "grpc")) -> None:
+    """Add the settings flags; each defaults to None so env/defaults show through."""
+    for flag, name in _FLAGS.items():
+        parser.add_argument(flag, dest=name, default=None, help=f"(env ASRT_{name.upper()})")
+    if ports == ("http",):
+        parser.add_argument("--port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)")
+    elif ports == ("grpc",):
+        parser.add_argument("--port", dest="grpc_port", default=None, help="gRPC port (env ASRT_GRPC_PORT, default 20002)")
+    else:
+        parser.add_argument("--http-port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)")
+        parser.add_argument("--grpc-port", dest="grpc_port", default=None, help="gRPC port (env ASRT_GRPC_PORT, default 20002)")
+
+
+def apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Overlay the flags the user gave on ``settings``."""
+    changes = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            changes[f.name] = _convert(f.name, str(value))
+    return settings.replace(**changes)

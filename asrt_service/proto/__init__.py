@@ -1,0 +1,1 @@
+"""Generated gRPC stubs (from protos/asrt.proto; never edited by hand)."""

@@ -1,0 +1,373 @@
+"""The one in-process recognition engine shared by the REST and gRPC servers.
+
+Audio -> features -> acoustic model -> CTC decoding -> pinyin -> language
+model -> text. ASRT pads every clip to 16 s and runs one request at a time; we
+run each clip on its real length (rounded up to the model's time stride) and
+batch concurrent requests: callers compute features on their own threads and
+queue them, and one worker thread owns the model, taking whatever is queued
+(waiting a few milliseconds for more) and running it as one padded batch.
+
+Threading rule: every public method is safe to call from any number of threads.
+Only the worker thread touches the acoustic model; the language model is
+read-only during decoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+import numpy as np
+
+from . import audio as audio_mod
+from . import features
+from .acoustic_model import ctc_greedy
+from .audio import SAMPLE_RATE, Audio
+from .errors import BadRequestFormat, InferenceError, NotReady, Overloaded
+
+logger = logging.getLogger(__name__)
+
+#: Time steps are padded to a multiple of this many frames, so the compiled
+#: model sees few distinct shapes (0.64 s granularity at a 10 ms hop).
+PAD_QUANTUM_FRAMES = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One piece of a transcript, cut at a pause.
+
+    Attributes:
+        start: seconds from the start of the audio.
+        end: seconds from the start of the audio.
+        text: hanzi.
+        pinyin: toneful syllables.
+    """
+
+    start: float
+    end: float
+    text: str
+    pinyin: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcript:
+    """Result of :meth:`Recognizer.recognize`.
+
+    Attributes:
+        text: hanzi for the whole audio.
+        pinyin: toneful syllables for the whole audio.
+        segments: the pieces the audio was cut into, in order.
+        duration_s: audio length in seconds.
+        model: acoustic model name.
+        timings: seconds spent per stage (``decode``, ``acoustic``, ``language``, ``total``).
+    """
+
+    text: str
+    pinyin: tuple[str, ...]
+    segments: tuple[Segment, ...]
+    duration_s: float
+    model: str
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageResult:
+    """Result of :meth:`Recognizer.language`: text plus syllables the LM did not know."""
+
+    text: str
+    unknown: tuple[str, ...]
+
+
+@dataclasses.dataclass
+class _Job:
+    feats: np.ndarray  # (frames, n_features) float32
+    future: Future
+
+
+class Recognizer:
+    """Loads nothing itself: give it a loaded acoustic model and language model.
+
+    Args:
+        acoustic: an ``acoustic_model.AcousticModel``.
+        lm: a ``language_model.PinyinLM``.
+        max_batch: most clips per model call.
+        batch_wait_ms: how long the worker waits for more clips after the first.
+        queue_size: clips waiting before :class:`Overloaded` is raised.
+        max_audio_seconds: longest audio accepted by :meth:`load_audio` callers.
+        stream_pause_ms: pause that ends a sentence in :meth:`stream`.
+    """
+
+    def __init__(
+        self,
+        acoustic,
+        lm,
+        *,
+        max_batch: int = 16,
+        batch_wait_ms: float = 5.0,
+        queue_size: int = 256,
+        max_audio_seconds: float = 600.0,
+        stream_pause_ms: float = 500.0,
+    ) -> None:
+        self.acoustic = acoustic
+        self.lm = lm
+        self.spec = acoustic.spec
+        self.model_name = getattr(acoustic, "name", None) or self.spec.arch
+        self.max_batch = max_batch
+        self.batch_wait = batch_wait_ms / 1000.0
+        self.max_audio_seconds = max_audio_seconds
+        self.stream_pause_frames = int(stream_pause_ms / 10)
+        # The model window: the longest piece one forward pass sees (16 s for ASRT).
+        self.window_seconds = self.spec.window_frames * 0.01
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._ready = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="acoustic-batcher", daemon=True)
+        self._worker.start()
+        self._warm_up()
+        self._ready.set()
+
+    @classmethod
+    def from_settings(cls, settings) -> Recognizer:
+        """Load the models named in ``settings`` and build the engine."""
+        from .acoustic_model import AcousticModel
+        from .language_model import PinyinLM
+
+        if settings.asrt_weights:
+            acoustic = AcousticModel.from_asrt(settings.asrt_weights, settings.asrt_dict)
+        else:
+            acoustic = AcousticModel.load(settings.model_dir)
+        lm = PinyinLM.load(settings.lm_dir)
+        if settings.user_words:
+            lm.add_words_file(settings.user_words)
+        return cls(
+            acoustic,
+            lm,
+            max_batch=settings.max_batch,
+            batch_wait_ms=settings.batch_wait_ms,
+            queue_size=settings.queue_size,
+            max_audio_seconds=settings.max_audio_seconds,
+            stream_pause_ms=settings.stream_pause_ms,
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._worker.is_alive()
+
+    def close(self) -> None:
+        """Stop the worker thread (pending requests still finish)."""
+        self._queue.put(None)
+        self._worker.join(timeout=10)
+
+    # --- public API ---------------------------------------------------------
+
+    def speech(self, audio: Audio) -> list[str]:
+        """Audio -> toneful pinyin syllables."""
+        per_piece, _, _ = self._acoustic(audio)
+        return [s for piece in per_piece for s in piece]
+
+    def language(self, pinyins: Sequence[str]) -> LanguageResult:
+        """Toneful pinyin -> hanzi; unknown syllables are skipped and reported.
+
+        Raises:
+            BadRequestFormat: ``pinyins`` is not a list of strings.
+        """
+        if isinstance(pinyins, (str, bytes)) or not all(isinstance(p, str) for p in pinyins):
+            raise BadRequestFormat("the pinyin sequence must be a list of strings such as [\"ni3\", \"hao3\"]")
+        result = self.lm.decode(list(pinyins))
+        return LanguageResult(result.text, tuple(result.unknown))
+
+    def recognize(self, audio: Audio) -> Transcript:
+        """Audio -> :class:`Transcript` (text, pinyin, segments cut at pauses)."""
+        t0 = time.perf_counter()
+        per_piece, pieces, timings = self._acoustic(audio)
+        t1 = time.perf_counter()
+        segments = [
+            Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, self.lm.decode(list(syllables)).text, syllables)
+            for (start, end), syllables in zip(pieces, per_piece, strict=True)
+        ]
+        timings["language"] = time.perf_counter() - t1
+        timings["total"] = time.perf_counter() - t0
+        return Transcript(
+            text="".join(s.text for s in segments),
+            pinyin=tuple(s for seg in segments for s in seg.pinyin),
+            segments=tuple(segments),
+            duration_s=audio.duration_s,
+            model=self.model_name,
+            timings=timings,
+        )
+
+    def stream(self) -> StreamSession:
+        """A stateful streaming decoder (one per client stream)."""
+        return StreamSession(self)
+
+    # --- acoustic path ------------------------------------------------------
+
+    def _acoustic(self, audio: Audio):
+        """Split at pauses, queue every piece, gather pinyin in order.
+
+        Returns:
+            (pinyin tuple per piece, [(start, end) sample offsets per piece], timings).
+        """
+        audio_mod.check_duration(audio, self.max_audio_seconds)
+        t0 = time.perf_counter()
+        pieces = audio_mod.split_at_pauses(audio.samples, self.window_seconds)
+        futures = [self.submit(audio.samples[s:e]) for s, e in pieces]
+        per_piece = [f.result() for f in futures]
+        return per_piece, pieces, {"acoustic": time.perf_counter() - t0}
+
+    def submit(self, samples: np.ndarray) -> Future:
+        """Queue one piece (at most the model window) for the batcher.
+
+        Returns:
+            A future resolving to the piece's toneful pinyin (tuple of str).
+
+        Raises:
+            Overloaded: the queue is full.
+            NotReady: the worker has stopped.
+        """
+        fut: Future = Future()
+        feats = features.extract(samples, self.spec.feature)
+        if feats.shape[0] == 0:  # shorter than one 25 ms frame
+            fut.set_result(())
+            return fut
+        if not self._worker.is_alive():
+            raise NotReady("the recognition worker is not running")
+        try:
+            self._queue.put_nowait(_Job(feats, fut))
+        except queue.Full:
+            raise Overloaded("the server is busy (request queue full); retry shortly") from None
+        return fut
+
+    def _warm_up(self) -> None:
+        """One forward pass so the first user request does not pay for tracing."""
+        self.submit(np.zeros(SAMPLE_RATE, np.float32)).result(timeout=300)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            deadline = time.monotonic() + self.batch_wait
+            while len(jobs) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    nxt = self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                jobs.append(nxt)
+            self._run_batch(jobs)
+
+    def _run_batch(self, jobs: list[_Job]) -> None:
+        try:
+            stride = self.spec.time_stride
+            quantum = max(PAD_QUANTUM_FRAMES, stride)
+            longest = max(j.feats.shape[0] for j in jobs)
+            frames = -(-longest // quantum) * quantum
+            batch = np.zeros((len(jobs), frames, self.spec.n_features, 1), np.float32)
+            for i, j in enumerate(jobs):
+                batch[i, : j.feats.shape[0], :, 0] = j.feats
+            probs = self.acoustic.infer(batch)
+            for i, j in enumerate(jobs):
+                steps = -(-j.feats.shape[0] // stride)
+                ids = ctc_greedy(probs[i], steps)
+                j.future.set_result(tuple(self.acoustic.vocab.decode(ids)))
+        except Exception as exc:  # a model failure fails this batch, never the worker
+            logger.exception("acoustic model failed on a batch of %d", len(jobs))
+            for j in jobs:
+                if not j.future.done():
+                    j.future.set_exception(InferenceError("the acoustic model failed on this audio"))
+            del exc
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamUpdate:
+    """What a stream reports after a chunk: partial text, or a finished sentence."""
+
+    text: str
+    final: bool
+    pinyin: tuple[str, ...] = ()
+
+
+class StreamSession:
+    """Streaming recognition for one client.
+
+    The session keeps the audio of the sentence in progress. After every chunk
+    it re-decodes that whole sentence (the acoustic model sees the context,
+    not the chunk alone) and reports partial text; when the audio ends in a
+    pause of at least ``stream_pause_ms`` after speech, the sentence is final
+    and a new one starts after the pause. A sentence that outgrows the model
+    window is cut at its best pause.
+    """
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self.r = recognizer
+        self._resampler = audio_mod.StreamResampler()
+        self._sentence = np.zeros(0, np.float32)
+        self._total_samples = 0
+        self._lm_stream = None
+        self._lm_fed: list[str] = []
+        self.finished_text: list[str] = []
+
+    @property
+    def received_seconds(self) -> float:
+        return self._total_samples / SAMPLE_RATE
+
+    def feed(self, samples: np.ndarray, rate: int) -> list[StreamUpdate]:
+        """Add a chunk of float32 mono audio at ``rate``; returns the updates it causes."""
+        chunk = self._resampler.push(samples, rate)
+        self._total_samples += len(chunk)
+        if self._total_samples > self.r.max_audio_seconds * SAMPLE_RATE:
+            audio_mod.check_duration(Audio(np.zeros(self._total_samples, np.float32)), self.r.max_audio_seconds)
+        self._sentence = np.concatenate([self._sentence, chunk])
+        updates: list[StreamUpdate] = []
+        window = int(self.r.window_seconds * SAMPLE_RATE)
+        while len(self._sentence) > window:
+            (s, cut), *_ = audio_mod.split_at_pauses(self._sentence, self.r.window_seconds)
+            updates.append(self._finalize(self._sentence[:cut]))
+            self._sentence = self._sentence[cut:]
+        if audio_mod.has_speech(self._sentence) and audio_mod.trailing_pause_frames(self._sentence) >= self.r.stream_pause_frames:
+            updates.append(self._finalize(self._sentence))
+            self._sentence = np.zeros(0, np.float32)
+            return updates
+        updates.append(self._partial())
+        return updates
+
+    def finish(self) -> StreamUpdate:
+        """The client is done: final text of the sentence in progress (may be empty)."""
+        self._sentence = np.concatenate([self._sentence, self._resampler.flush()])
+        update = self._finalize(self._sentence)
+        self._sentence = np.zeros(0, np.float32)
+        return update
+
+    def _decode_pinyin(self, samples: np.ndarray) -> tuple[str, ...]:
+        if len(samples) == 0 or not audio_mod.has_speech(samples):
+            return ()
+        return self.r.submit(samples).result()
+
+    def _partial(self) -> StreamUpdate:
+        pinyin = list(self._decode_pinyin(self._sentence))
+        # Feed the incremental LM only what is new; if the acoustic model
+        # revised earlier syllables with more context, start the LM over.
+        if self._lm_stream is None or pinyin[: len(self._lm_fed)] != self._lm_fed:
+            self._lm_stream = self.r.lm.stream()
+            self._lm_fed = []
+        for syl in pinyin[len(self._lm_fed) :]:
+            self._lm_stream.feed(syl)
+            self._lm_fed.append(syl)
+        return StreamUpdate(self._lm_stream.partial, final=False, pinyin=tuple(pinyin))
+
+    def _finalize(self, samples: np.ndarray) -> StreamUpdate:
+        pinyin = self._decode_pinyin(samples)
+        text = self.r.lm.decode(list(pinyin)).text if pinyin else ""
+        self._lm_stream, self._lm_fed = None, []
+        if text:
+            self.finished_text.append(text)
+        return StreamUpdate(text, final=True, pinyin=tuple(pinyin))
