@@ -1,0 +1,541 @@
+"""The acoustic model: features -> per-step syllable probabilities (DCNN + CTC).
+
+One builder makes every architecture from a frozen ``ModelSpec``:
+
+* ``asrt251bn`` is ASRT's SpeechModel251BN exactly (PROTOCOL.md), built for
+  variable length, so that weights a user trained with ASRT load by layer name
+  (``AcousticModel.from_asrt``).
+* ``dcnn_fast`` is our default: two strided 2-D convolutions over 80 log-mel
+  bands, a strided separable 1-D convolution, then residual dilated separable
+  1-D convolutions; 8x time reduction like ASRT, but about 1/15 of the compute
+  (see docs/TRAINING.md for the measured trade-off).
+
+The model is written with Keras 3 layers and ``keras.ops`` only, so the same
+code trains under the JAX backend. It outputs softmax probabilities; training
+uses the logits (``logits_model``) because CTC wants log-probabilities and
+``log(softmax)`` in float32 underflows. The CTC blank is the last index.
+
+Weights are stored in the Keras-2 ``save_weights`` HDF5 layout (root attribute
+``layer_names``, one group per layer with attribute ``weight_names``), written and
+read with h5py by layer name. That is the layout of ASRT's
+``SpeechModel251bn.model.h5``, so one loader serves both our models and ASRT's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+from . import features  # noqa: E402
+from .errors import ModelNotFound  # noqa: E402
+from .vocab import Vocabulary  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+ARCHS = ("asrt251bn", "dcnn_fast")
+
+# ASRT's SpeechModel251BN (PROTOCOL.md): filters of Conv0..Conv9, and the
+# convolutions after which a 2x2 max pooling halves time and frequency.
+_ASRT_FILTERS = (32, 32, 64, 64, 128, 128, 128, 128, 128, 128)
+_ASRT_POOL_AFTER = (1, 3, 5)
+_ASRT_BN_EPSILON = 0.0002
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model's graph (not its weights).
+
+    Attributes:
+        arch: ``asrt251bn`` or ``dcnn_fast``.
+        feature: feature kind (``features.KINDS``) the model reads.
+        n_features: feature width (200 for ``asrt_spectrogram``, 80 for ``logmel80``).
+        num_classes: softmax width, syllables + 1 (blank = last index).
+        time_stride: input frames per output step (8 for both architectures).
+        window_frames: the longest input one call is meant for (1600 = 16 s);
+            longer audio is split by the caller.
+        channels: ``dcnn_fast`` width of the 1-D part.
+        blocks: ``dcnn_fast`` residual blocks; dilations cycle 1, 2, 4.
+        kernel_size: ``dcnn_fast`` 1-D kernel size.
+        stem_filters: ``dcnn_fast`` filters of the two strided 2-D convolutions.
+        dropout: ``dcnn_fast`` dropout inside residual blocks (training only).
+    """
+
+    arch: str
+    feature: str
+    n_features: int
+    num_classes: int
+    time_stride: int = 8
+    window_frames: int = 1600
+    channels: int = 256
+    blocks: int = 6
+    kernel_size: int = 5
+    stem_filters: int = 32
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHS}")
+        if features.n_features(self.feature) != self.n_features:
+            raise ValueError(
+                f"feature {self.feature!r} has {features.n_features(self.feature)} features, spec says {self.n_features}"
+            )
+        if self.time_stride != 8:
+            raise ValueError(f"both architectures reduce time 8x; time_stride={self.time_stride}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2 (one syllable + blank), got {self.num_classes}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def preset(name: str, num_classes: int | None = None) -> ModelSpec:
+    """Named specs.
+
+    Args:
+        name: ``asrt251bn`` (ASRT's layout: 1428 classes unless given),
+            ``dcnn_fast`` (our default: 2101 classes = default vocabulary + blank
+            unless given), ``dcnn_tiny`` (for tests) or ``asrt251bn_tiny``
+            (same layer names as asrt251bn, for tests: give num_classes).
+        num_classes: override the softmax width (vocabulary size + 1).
+    """
+    if name == "asrt251bn":
+        return ModelSpec("asrt251bn", "asrt_spectrogram", 200, num_classes or 1428)
+    if name == "dcnn_fast":
+        return ModelSpec("dcnn_fast", "logmel80", 80, num_classes or 2101)
+    if name == "dcnn_tiny":
+        return ModelSpec(
+            "dcnn_fast", "logmel80", 80, num_classes or 32, channels=32, blocks=1, kernel_size=3, stem_filters=4
+        )
+    raise ValueError(f"unknown model preset {name!r}; expected asrt251bn, dcnn_fast or dcnn_tiny")
+
+
+class CropTime(layers.Layer):
+    """Trim the time axis to ``input_frames // stride`` steps.
+
+    Strided 'same' convolutions give ``ceil(T / stride)`` steps; the contract is
+    ``T // stride`` (as ASRT's 'valid' pooling gives), so both architectures
+    agree on how many steps a clip has.
+    """
+
+    def __init__(self, stride: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stride = stride
+
+    def call(self, x, reference):
+        steps = ops.shape(reference)[1] // self.stride
+        return x[:, :steps]
+
+    def compute_output_shape(self, x_shape, reference_shape):
+        steps = None if reference_shape[1] is None else reference_shape[1] // self.stride
+        return (x_shape[0], steps, *x_shape[2:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "stride": self.stride}
+
+
+def _build_asrt251bn(spec: ModelSpec, inputs):
+    x = inputs
+    for i, filters in enumerate(_ASRT_FILTERS):
+        x = layers.Conv2D(
+            filters, 3, padding="same", use_bias=True, kernel_initializer="he_normal", name=f"Conv{i}"
+        )(x)
+        x = layers.BatchNormalization(epsilon=_ASRT_BN_EPSILON, name=f"BN{i}")(x)
+        x = layers.ReLU(name=f"ReLU{i}")(x)
+        if i in _ASRT_POOL_AFTER:
+            x = layers.MaxPooling2D(pool_size=2, padding="valid", name=f"Pool{i}")(x)
+    freq = spec.n_features // 8
+    x = layers.Reshape((-1, freq * _ASRT_FILTERS[-1]), name="Reshape0")(x)
+    x = layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="Dense0")(x)
+    return layers.Dense(spec.num_classes, kernel_initializer="he_normal", name="Dense1")(x)
+
+
+def _build_dcnn_fast(spec: ModelSpec, inputs):
+    x = inputs
+    for i in range(2):
+        x = layers.Conv2D(spec.stem_filters, 3, strides=2, padding="same", use_bias=False, name=f"Stem{i}")(x)
+        x = layers.BatchNormalization(name=f"StemBN{i}")(x)
+        x = layers.ReLU(name=f"StemReLU{i}")(x)
+    freq = -(-(-(-spec.n_features // 2)) // 2)  # two 'same' stride-2 convolutions
+    x = layers.Reshape((-1, freq * spec.stem_filters), name="Flatten")(x)
+    x = layers.SeparableConv1D(
+        spec.channels, spec.kernel_size, strides=2, padding="same", use_bias=False, name="Down"
+    )(x)
+    x = layers.BatchNormalization(name="DownBN")(x)
+    x = layers.ReLU(name="DownReLU")(x)
+    for b in range(spec.blocks):
+        skip = x
+        dilation = (1, 2, 4)[b % 3]
+        for j in range(2):
+            x = layers.SeparableConv1D(
+                spec.channels,
+                spec.kernel_size,
+                dilation_rate=dilation,
+                padding="same",
+                use_bias=False,
+                name=f"Block{b}Conv{j}",
+            )(x)
+            x = layers.BatchNormalization(name=f"Block{b}BN{j}")(x)
+            if j == 0:
+                x = layers.ReLU(name=f"Block{b}ReLU{j}")(x)
+        x = layers.Dropout(spec.dropout, name=f"Block{b}Drop")(x)
+        x = layers.Add(name=f"Block{b}Add")([skip, x])
+        x = layers.ReLU(name=f"Block{b}Out")(x)
+    x = CropTime(spec.time_stride, name="Crop")(x, inputs)
+    return layers.Dense(spec.num_classes, name="Logits")(x)
+
+
+def build_model(spec: ModelSpec) -> keras.Model:
+    """Build the graph for ``spec`` (random weights).
+
+    Returns:
+        A model mapping float32 ``(batch, frames, n_features, 1)`` (frames unknown)
+        to softmax probabilities ``(batch, frames // time_stride, num_classes)``.
+        Its layer ``Probs`` is the softmax; ``logits_model(model)`` returns the
+        same graph ending before it, for CTC training.
+    """
+    inputs = keras.Input(shape=(None, spec.n_features, 1), name="features")
+    if spec.arch == "asrt251bn":
+        logits = _build_asrt251bn(spec, inputs)
+    else:
+        logits = _build_dcnn_fast(spec, inputs)
+    probs = layers.Softmax(axis=-1, name="Probs")(logits)
+    return keras.Model(inputs, probs, name=spec.arch)
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The same layers as ``model`` (shared weights), ending at the logits."""
+    logits = model.get_layer("Probs").input
+    return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+
+
+def ctc_loss(labels, label_lengths, logits, logit_lengths):
+    """Per-example CTC loss: the one place the backend's CTC is called.
+
+    Args:
+        labels: int (batch, max_label) syllable ids, padding anything valid.
+        label_lengths: int (batch,) true label lengths.
+        logits: float (batch, steps, num_classes) pre-softmax scores.
+        logit_lengths: int (batch,) valid steps per example.
+
+    Returns:
+        float32 (batch,) negative log-likelihoods. The blank is the last class.
+    """
+    num_classes = ops.shape(logits)[-1]
+    return ops.ctc_loss(
+        ops.cast(labels, "int32"),
+        ops.cast(logits, "float32"),
+        ops.cast(label_lengths, "int32"),
+        ops.cast(logit_lengths, "int32"),
+        mask_index=num_classes - 1,
+    )
+
+
+def ctc_greedy(probs: np.ndarray, length: int | None = None) -> list[int]:
+    """Best-path CTC decoding of one clip.
+
+    Args:
+        probs: (steps, num_classes) probabilities or logits; blank = last class.
+        length: valid steps (default all).
+
+    Returns:
+        Class ids with repeats merged and blanks removed.
+    """
+    probs = np.asarray(probs)
+    best = probs[: probs.shape[0] if length is None else length].argmax(axis=-1)
+    blank = probs.shape[-1] - 1
+    out: list[int] = []
+    prev = -1
+    for c in best.tolist():
+        if c != prev and c != blank:
+            out.append(c)
+        prev = c
+    return out
+
+
+def ctc_topk(probs: np.ndarray, length: int | None = None, k: int = 5) -> list[list[tuple[int, float]]]:
+    """Alternatives for each syllable of the greedy path, for n-best LM decoding.
+
+    Each greedy token spans a run of steps; for that run every non-blank class
+    gets its highest probability over the run's steps, and the ``k`` best are
+    returned, best first (the greedy token is always first).
+
+    Args:
+        probs: (steps, num_classes) softmax probabilities; blank = last class.
+        length: valid steps (default all).
+        k: alternatives per syllable.
+
+    Returns:
+        One list per greedy token of ``(class id, probability)`` pairs.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    probs = probs[: probs.shape[0] if length is None else length]
+    blank = probs.shape[-1] - 1
+    best = probs.argmax(axis=-1)
+    out: list[list[tuple[int, float]]] = []
+    t = 0
+    n = len(best)
+    while t < n:
+        c = int(best[t])
+        end = t + 1
+        while end < n and best[end] == c:
+            end += 1
+        if c != blank:
+            seg = probs[t:end, :blank].max(axis=0)
+            seg[c] = max(seg[c], 1.0) + 1.0  # keep the greedy token first
+            top = np.argsort(-seg)[:k]
+            alts = [(int(i), float(probs[t:end, i].max())) for i in top]
+            out.append(alts)
+        t = end
+    return out
+
+
+# --- weights in the Keras-2 HDF5 layout --------------------------------------------------
+
+
+def _weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    return {layer.name: layer for layer in model.layers if layer.weights}
+
+
+def save_weights_h5(model: keras.Model, path: str | Path) -> None:
+    """Write ``model``'s weights in Keras-2 ``save_weights`` layout (atomic replace)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        named = _weighted_layers(model)
+        f.attrs["layer_names"] = np.array([n.encode() for n in named], dtype="S")
+        f.attrs["backend"] = np.bytes_(keras.backend.backend())
+        f.attrs["keras_version"] = np.bytes_(keras.__version__)
+        for lname, layer in named.items():
+            g = f.create_group(lname)
+            names = [f"{lname}/{w.name}:0" for w in layer.weights]
+            g.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
+            for n, w in zip(names, layer.weights, strict=True):
+                g.create_dataset(n, data=np.asarray(keras.ops.convert_to_numpy(w.value)))
+    os.replace(tmp, path)
+
+
+def _decode(s: Any) -> str:
+    return s.decode("utf-8") if isinstance(s, bytes | np.bytes_) else str(s)
+
+
+def read_weights_h5(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """Read a Keras-2 layout weights file: ``{layer: {weight: array}}``.
+
+    Weight names ``Conv0/kernel:0`` give layer ``Conv0`` and weight ``kernel``;
+    a model nested in another (ASRT's training model) just adds path levels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFound(f"weights file not found: {path}")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with h5py.File(path, "r") as f:
+        if "layer_names" not in f.attrs:
+            raise ValueError(f"{path}: not a Keras-2 save_weights file (no 'layer_names' attribute)")
+        for lname in (_decode(n) for n in f.attrs["layer_names"]):
+            g = f[lname]
+            for wname in (_decode(n) for n in g.attrs.get("weight_names", [])):
+                parts = wname.split("/")
+                owner = parts[-2] if len(parts) >= 2 else lname
+                var = parts[-1].split(":")[0]
+                out.setdefault(owner, {})[var] = np.asarray(g[wname])
+    return out
+
+
+def load_weights_h5(model: keras.Model, path: str | Path) -> None:
+    """Set every weighted layer of ``model`` from a Keras-2 layout file, by layer name.
+
+    Raises:
+        ModelNotFound: no such file.
+        ValueError: a layer or weight is missing, or a shape differs (names the layer).
+    """
+    stored = read_weights_h5(path)
+    for lname, layer in _weighted_layers(model).items():
+        if lname not in stored:
+            raise ValueError(f"{path}: no weights for layer {lname!r} (file has {sorted(stored)[:12]}...)")
+        values = []
+        for w in layer.weights:
+            if w.name not in stored[lname]:
+                raise ValueError(f"{path}: layer {lname!r} lacks weight {w.name!r}")
+            arr = stored[lname][w.name]
+            if tuple(arr.shape) != tuple(w.shape):
+                raise ValueError(f"{path}: layer {lname!r} weight {w.name!r} has shape {arr.shape}, model needs {tuple(w.shape)}")
+            values.append(arr)
+        layer.set_weights(values)
+
+
+# --- the served model -----------------------------------------------------------------
+
+
+class AcousticModel:
+    """A built model, its spec and vocabulary, and a compiled inference function.
+
+    ``infer`` is compiled once for any batch size and length (TensorFlow
+    ``tf.function`` with ``None`` dimensions), so serving mixed lengths never
+    retraces. Thread-compatible: callers serialise calls to ``infer``.
+
+    Args:
+        spec: the architecture.
+        vocab: output vocabulary; ``len(vocab) + 1 == spec.num_classes``.
+        model: a model built by ``build_model(spec)``.
+        name: model name (for logs and model.json).
+        meta: extra model.json fields kept on save.
+    """
+
+    def __init__(
+        self, spec: ModelSpec, vocab: Vocabulary, model: keras.Model, name: str = "", meta: dict | None = None
+    ) -> None:
+        if vocab.num_classes != spec.num_classes:
+            raise ValueError(
+                f"vocabulary has {len(vocab)} syllables (+ blank = {vocab.num_classes}), model has {spec.num_classes} classes"
+            )
+        self.spec = spec
+        self.vocab = vocab
+        self.model = model
+        self.name = name or spec.arch
+        self.meta = dict(meta or {})
+        self._infer_fn = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, spec: ModelSpec, vocab: Vocabulary, seed: int = 0, name: str = "") -> AcousticModel:
+        """A randomly initialised model (test fixtures and the start of training)."""
+        keras.utils.set_random_seed(seed)
+        return cls(spec, vocab, build_model(spec), name=name)
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> AcousticModel:
+        """Load ``model.json`` + vocabulary + weights from a model directory.
+
+        Raises:
+            ModelNotFound: the directory or one of its files is missing.
+        """
+        model_dir = Path(model_dir)
+        cfg_path = model_dir / "model.json"
+        if not cfg_path.is_file():
+            raise ModelNotFound(f"no model.json in {model_dir}")
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        vocab_path = model_dir / cfg.get("vocab", "vocab.txt")
+        if not vocab_path.is_file():
+            raise ModelNotFound(f"vocabulary file not found: {vocab_path}")
+        vocab = Vocabulary.load(vocab_path)
+        spec_fields = cfg.get("spec", {})
+        base = {
+            "arch": cfg["arch"],
+            "feature": cfg["feature"],
+            "n_features": cfg["n_features"],
+            "num_classes": cfg.get("num_classes", vocab.num_classes),
+            "time_stride": cfg.get("time_stride", 8),
+            "window_frames": cfg.get("window_frames", 1600),
+        }
+        spec = ModelSpec.from_dict({**spec_fields, **base})
+        model = build_model(spec)
+        load_weights_h5(model, model_dir / cfg.get("weights", "weights.h5"))
+        meta = {k: v for k, v in cfg.items() if k not in {*base, "spec", "vocab", "weights", "name"}}
+        logger.info("loaded acoustic model %s (%s) from %s", cfg.get("name", spec.arch), spec.arch, model_dir)
+        return cls(spec, vocab, model, name=cfg.get("name", spec.arch), meta=meta)
+
+    @classmethod
+    def from_asrt(cls, weights_h5: str | Path, dict_txt: str | Path) -> AcousticModel:
+        """Load weights trained by ASRT (``SpeechModel251bn.model.h5`` + its ``dict.txt``)."""
+        if not Path(dict_txt).is_file():
+            raise ModelNotFound(f"ASRT dict.txt not found: {dict_txt}")
+        vocab = Vocabulary.load(dict_txt)
+        spec = preset("asrt251bn", num_classes=vocab.num_classes)
+        model = build_model(spec)
+        load_weights_h5(model, weights_h5)
+        return cls(spec, vocab, model, name="asrt251bn", meta={"source": str(weights_h5)})
+
+    def save(self, model_dir: str | Path, **meta: Any) -> None:
+        """Write model.json, vocab.txt and weights.h5 into ``model_dir``."""
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self.meta.update(meta)
+        save_weights_h5(self.model, model_dir / "weights.h5")
+        self.vocab.save(model_dir / "vocab.txt")
+        cfg = {
+            "name": self.name,
+            "arch": self.spec.arch,
+            "feature": self.spec.feature,
+            "n_features": self.spec.n_features,
+            "num_classes": self.spec.num_classes,
+            "time_stride": self.spec.time_stride,
+            "window_frames": self.spec.window_frames,
+            "vocab": "vocab.txt",
+            "weights": "weights.h5",
+            "spec": self.spec.to_dict(),
+            **self.meta,
+        }
+        tmp = model_dir / "model.json.tmp"
+        tmp.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, model_dir / "model.json")
+
+    def _compiled(self):
+        with self._lock:
+            if self._infer_fn is None:
+                if keras.backend.backend() == "tensorflow":
+                    import tensorflow as tf
+
+                    model = self.model
+                    sig = [tf.TensorSpec((None, None, self.spec.n_features, 1), tf.float32)]
+                    self._infer_fn = tf.function(lambda x: model(x, training=False), input_signature=sig)
+                else:
+                    model = self.model
+                    self._infer_fn = lambda x: model(x, training=False)
+            return self._infer_fn
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run the model.
+
+        Args:
+            batch: float32 (B, T, n_features, 1), zero-padded to a common T.
+
+        Returns:
+            float32 (B, T // time_stride, num_classes) probabilities.
+        """
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[2] != self.spec.n_features or batch.shape[3] != 1:
+            raise ValueError(f"expected (batch, frames, {self.spec.n_features}, 1), got {batch.shape}")
+        if batch.shape[1] < self.spec.time_stride:
+            return np.zeros((batch.shape[0], 0, self.spec.num_classes), dtype=np.float32)
+        out = self._compiled()(batch)
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+    def features(self, waveform: np.ndarray) -> np.ndarray:
+        """This model's features of one waveform: float32 (frames, n_features)."""
+        return features.extract(waveform, self.spec.feature)
+
+    def recognize_features(self, feats: Sequence[np.ndarray]) -> list[list[str]]:
+        """Greedy pinyin for a batch of feature arrays (padded together here)."""
+        if not feats:
+            return []
+        stride = self.spec.time_stride
+        longest = max(len(f) for f in feats)
+        longest = -(-max(longest, stride) // stride) * stride
+        batch = np.zeros((len(feats), longest, self.spec.n_features, 1), np.float32)
+        for i, f in enumerate(feats):
+            batch[i, : len(f), :, 0] = f
+        probs = self.infer(batch)
+        return [self.vocab.decode(ctc_greedy(p, len(f) // stride)) for p, f in zip(probs, feats, strict=True)]
+
+    def recognize(self, waveforms: Sequence[np.ndarray]) -> list[list[str]]:
+        """Greedy pinyin for a batch of float32 16 kHz waveforms (each <= window)."""
+        return self.recognize_features([self.features(w) for w in waveforms])

@@ -1,0 +1,86 @@
+"""``asrt-service evaluate``: syllable / character error rates of a model, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="asrt-service evaluate",
+        description="Toneful and toneless syllable error rate (greedy CTC) and, with a language model, "
+        "character error rate, per data source.",
+    )
+    p.add_argument(
+        "sources",
+        nargs="+",
+        help="*.wav.lst list files, folders of list files, folders with labels.tsv, or folders of audio + .txt",
+    )
+    p.add_argument("--model", default=str(REPO_MODELS / "zh_dcnn_v1"), help="model directory (default %(default)s)")
+    p.add_argument("--asrt-weights", default=None, help="evaluate an ASRT SpeechModel251bn.model.h5 instead")
+    p.add_argument("--asrt-dict", default=None, help="ASRT dict.txt for --asrt-weights")
+    p.add_argument("--lm", default=None, help="language model directory for CER (e.g. models/lm); omitted = no CER")
+    p.add_argument("--limit", type=int, default=None, help="at most this many utterances per source")
+    p.add_argument("--output", "-o", default=None, help="write the JSON report here (default: stdout)")
+    p.add_argument("--brief", action="store_true", help="leave per-utterance rows out of the report")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def load_model(args):
+    from ..acoustic_model import AcousticModel
+
+    if args.asrt_weights:
+        if not args.asrt_dict:
+            raise ValueError("--asrt-weights needs --asrt-dict (the dict.txt of that ASRT checkout)")
+        return AcousticModel.from_asrt(args.asrt_weights, args.asrt_dict)
+    return AcousticModel.load(args.model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    from ..errors import ModelNotFound
+    from ..training import evaluate as ev
+
+    try:
+        model = load_model(args)
+    except (ModelNotFound, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    lm = ev.load_lm(args.lm)
+    report = {"model": model.name, "arch": model.spec.arch, "sources": {}}
+    for source in args.sources:
+        try:
+            items = ev.load_items(source)
+        except FileNotFoundError as exc:
+            logger.error("%s", exc)
+            return 2
+        if args.limit:
+            items = items[: args.limit]
+        if not items:
+            logger.error("%s: no labelled utterances", source)
+            return 2
+        result = ev.evaluate_items(model, items, lm=lm, keep_utterances=not args.brief)
+        logger.info("%s: %s", source, ev.summarize(result))
+        report["sources"][source] = result
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

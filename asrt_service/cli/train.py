@@ -1,0 +1,102 @@
+"""``asrt-service train``: train or resume an acoustic model (see docs/TRAINING.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from .logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..training.train import RUNS_ROOT, TrainConfig
+
+    d = TrainConfig(train=[])
+    p = argparse.ArgumentParser(
+        prog="asrt-service train",
+        description="Train a DCNN+CTC acoustic model on ASRT list files (synthetic and/or real speech).",
+        epilog="Resume an interrupted run: asrt-service train --run NAME --resume",
+    )
+    p.add_argument(
+        "--train",
+        action="append",
+        default=[],
+        metavar="SOURCE[@N]",
+        help="training data: a *.wav.lst file, a folder of list files, a folder with labels.tsv, "
+        "or a folder of audio+.txt; @N repeats it N times per epoch (repeatable)",
+    )
+    p.add_argument("--dev", action="append", default=[], metavar="SOURCE", help="dev data for early stopping / best model")
+    p.add_argument("--run", default="default", help=f"run name (folder under {RUNS_ROOT}) or a path")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--arch", default=d.preset, help="model preset: dcnn_fast (default), asrt251bn, dcnn_tiny")
+    p.add_argument("--init-from", default=None, metavar="MODEL_DIR", help="start from a trained model (fine-tune)")
+    p.add_argument("--vocab", default=None, help="vocabulary file for a new model (default: our 2100 syllables)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training data (default %(default)s)")
+    p.add_argument("--batch-frames", type=int, default=d.batch_frames, help="padded frames per batch (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--total-steps", type=int, default=None, help="steps the LR schedule plans for (default epochs x steps/epoch)")
+    p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    p.add_argument("--patience", type=int, default=d.patience, help="epochs without dev improvement before stopping (0 = off)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training time")
+    p.add_argument("--no-augment", action="store_true", help="turn off SpecAugment and warping")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow CPU threads")
+    p.add_argument(
+        "--distribute",
+        choices=["mirrored", "multiworker"],
+        default=None,
+        help="tf.distribute strategy: mirrored (local GPUs) or multiworker (reads TF_CONFIG)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    from ..training import train as tr
+
+    tr.configure_threads(args.threads)
+    run_dir = Path(args.run).expanduser()
+    if not (run_dir.is_absolute() or args.run.startswith(".")):
+        run_dir = tr.RUNS_ROOT / args.run
+    if not args.train and not args.resume:
+        logger.error("give at least one --train source (or --resume a run)")
+        return 2
+    config = tr.TrainConfig(
+        train=args.train,
+        dev=args.dev,
+        run_dir=str(run_dir),
+        preset=args.arch,
+        init_from=args.init_from,
+        vocab=args.vocab,
+        epochs=args.epochs,
+        batch_frames=args.batch_frames,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        total_steps=args.total_steps,
+        checkpoint_minutes=args.checkpoint_minutes,
+        patience=args.patience,
+        max_minutes=args.max_minutes,
+        augment=not args.no_augment,
+        seed=args.seed,
+        distribute=args.distribute,
+    )
+    try:
+        summary = tr.train(config, resume=args.resume, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    summary.pop("history", None)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

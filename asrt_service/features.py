@@ -1,0 +1,162 @@
+"""Acoustic features: waveform -> (frames, n_features) float32, numpy only.
+
+Two kinds share one framing (400-sample / 25 ms windows, 160-sample / 10 ms hop,
+``frames = 1 + (len - 400) // 160``), so every model's time stride means the
+same thing in seconds:
+
+* ``asrt_spectrogram`` reproduces ASRT's input exactly (PROTOCOL.md): samples
+  at int16 scale, Hamming window, ``|FFT|`` bins 0..199, ``log(1 + x)``. Weights
+  trained by ASRT only work on this.
+* ``logmel80`` is our default: Hann window, 512-point power spectrum, 80
+  triangular mel filters (20 Hz - 7.6 kHz), ``log`` with a floor at about
+  -65 dBFS, then per-utterance mean subtraction per band. The floor keeps the
+  digital silence of synthetic speech from looking unlike a real room's noise
+  floor, and the mean subtraction removes channel gain and microphone colour,
+  which is most of what differs between our synthetic training audio and real
+  recordings.
+
+No TensorFlow here: the service extracts features in its request threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+WINDOW = 400
+HOP = 160
+
+KINDS = ("asrt_spectrogram", "logmel80")
+
+_N_FEATURES = {"asrt_spectrogram": 200, "logmel80": 80}
+
+# Power floor of the log-mel features: roughly white noise at -65 dBFS after
+# the Hann window and mel filters (see module docstring).
+_LOGMEL_FLOOR = 1e-4
+
+
+def n_features(kind: str) -> int:
+    """Feature width of ``kind``.
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    try:
+        return _N_FEATURES[kind]
+    except KeyError:
+        raise ValueError(f"unknown feature kind {kind!r}; expected one of {KINDS}") from None
+
+
+def num_frames(num_samples: int) -> int:
+    """Frames produced for ``num_samples`` samples (0 when shorter than one window)."""
+    if num_samples < WINDOW:
+        return 0
+    return 1 + (num_samples - WINDOW) // HOP
+
+
+def frame_signal(x: np.ndarray) -> np.ndarray:
+    """Split a 1-D signal into overlapping frames.
+
+    Args:
+        x: 1-D array.
+
+    Returns:
+        Array (num_frames(len(x)), 400), a strided view (read only).
+    """
+    n = num_frames(len(x))
+    if n == 0:
+        return np.zeros((0, WINDOW), dtype=x.dtype)
+    return np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:n]
+
+
+@functools.lru_cache(maxsize=None)
+def _hamming() -> np.ndarray:
+    # ASRT's window is the symmetric Hamming window 0.54 - 0.46 cos(2 pi n / (N - 1)).
+    return np.hamming(WINDOW).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=None)
+def _hann() -> np.ndarray:
+    return np.hanning(WINDOW + 2)[1:-1].astype(np.float32)
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=None)
+def mel_filterbank(n_mels: int = 80, n_fft: int = 512, fmin: float = 20.0, fmax: float = 7600.0) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale), peak 1.
+
+    Returns:
+        float32 array (n_fft // 2 + 1, n_mels).
+    """
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.float64(fmin)), _hz_to_mel(np.float64(fmax)), n_mels + 2))
+    bins = np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins[None, :] - lower) / (centre - lower)
+    falling = (upper - bins[None, :]) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return weights.T.astype(np.float32)
+
+
+def _check_waveform(waveform: np.ndarray) -> np.ndarray:
+    x = np.asarray(waveform)
+    if x.ndim != 1:
+        raise ValueError(f"waveform must be 1-D (mono), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"waveform must be float in [-1, 1], got dtype {x.dtype}")
+    if x.size and not np.all(np.isfinite(x)):
+        raise ValueError("waveform contains NaN or infinite samples")
+    return x
+
+
+def asrt_spectrogram(waveform: np.ndarray) -> np.ndarray:
+    """ASRT's spectrogram (PROTOCOL.md): float32 (frames, 200)."""
+    x = _check_waveform(waveform).astype(np.float64) * 32768.0
+    frames = frame_signal(x) * _hamming()
+    mag = np.abs(np.fft.fft(frames, axis=1)[:, :200])
+    return np.log1p(mag).astype(np.float32)
+
+
+def logmel80(waveform: np.ndarray) -> np.ndarray:
+    """Our default features: float32 (frames, 80), per-utterance mean removed."""
+    x = _check_waveform(waveform).astype(np.float32)
+    frames = frame_signal(x) * _hann()
+    if len(frames) == 0:
+        return np.zeros((0, 80), dtype=np.float32)
+    spec = np.fft.rfft(frames, n=512, axis=1)
+    power = spec.real**2 + spec.imag**2
+    logmel = np.log(power.astype(np.float32) @ mel_filterbank() + _LOGMEL_FLOOR)
+    logmel -= logmel.mean(axis=0, keepdims=True)
+    return logmel.astype(np.float32)
+
+
+def extract(waveform: np.ndarray, kind: str) -> np.ndarray:
+    """Features of one waveform.
+
+    Args:
+        waveform: float32 mono 16 kHz samples in [-1, 1] (int16 full scale = 1).
+        kind: ``asrt_spectrogram`` or ``logmel80``.
+
+    Returns:
+        float32 array (frames, n_features(kind)), ``frames = 1 + (len - 400) // 160``
+        (0 frames for fewer than 400 samples).
+
+    Raises:
+        ValueError: unknown kind, or a waveform that is not 1-D float and finite.
+    """
+    if kind == "asrt_spectrogram":
+        return asrt_spectrogram(waveform)
+    if kind == "logmel80":
+        return logmel80(waveform)
+    raise ValueError(f"unknown feature kind {kind!r}; expected one of {KINDS}")

@@ -1,0 +1,153 @@
+"""Evaluate an acoustic model (and optionally the language model) on labelled audio.
+
+Sources are the same as for training (``pipeline.load_source``): ASRT list
+files, a folder with ``labels.tsv`` (``../shared/data`` layout), or a folder of
+audio files with ``.txt`` transcripts. Reported per source:
+
+* ``ser``: toneful syllable error rate of greedy CTC decoding;
+* ``ser_toneless``: the same with tone digits removed;
+* ``cer``: character error rate of the language model's hanzi, where the
+  source has hanzi references and a language model is given.
+
+Clips are decoded on their own length (no 16 s padding), batched by length.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..vocab import strip_tone
+from . import pipeline
+from .metrics import ErrorCount, hanzi_chars
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalItem:
+    """One labelled clip: reference pinyin and, where known, reference hanzi."""
+
+    utt_id: str
+    path: Path
+    pinyin: tuple[str, ...]
+    text: str | None = None
+
+
+def _tsv_texts(tsv: Path) -> dict[str, str]:
+    out = {}
+    with tsv.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            text = row.get("hanzi") or row.get("text")
+            if text:
+                out[row["id"]] = text
+    return out
+
+
+def load_items(source: str | Path) -> list[EvalItem]:
+    """Labelled clips of one source, with hanzi references where the source has them."""
+    p = Path(source)
+    utts = pipeline.load_source(p)
+    texts: dict[str, str] = {}
+    if p.is_dir() and (p / "labels.tsv").exists():
+        texts = _tsv_texts(p / "labels.tsv")
+    elif p.is_dir():
+        for u in utts:
+            txt = Path(u.path).with_suffix(".txt")
+            if txt.exists():
+                t = txt.read_text(encoding="utf-8").strip()
+                if any("\u4e00" <= ch <= "\u9fff" for ch in t):
+                    texts[u.utt_id] = t
+    return [EvalItem(u.utt_id, Path(u.path), tuple(u.pinyin), texts.get(u.utt_id)) for u in utts]
+
+
+def evaluate_items(
+    model, items: Sequence[EvalItem], lm=None, batch_frames: int = 16000, keep_utterances: bool = True
+) -> dict[str, Any]:
+    """Score ``model`` (an ``AcousticModel``) on ``items``.
+
+    Args:
+        model: the acoustic model.
+        items: labelled clips.
+        lm: optional language model with ``decode(pinyins).text`` for CER.
+        batch_frames: padded frames per inference batch.
+        keep_utterances: include per-utterance reference / hypothesis in the report.
+
+    Returns:
+        A JSON-ready dict with ``ser``, ``ser_toneless`` (and ``cer``) blocks
+        (rate, errors, reference tokens, utterances, sentence accuracy), audio
+        seconds, model seconds and real-time factor.
+    """
+    feats = []
+    audio_seconds = 0.0
+    for it in items:
+        wav = pipeline.read_audio(it.path)
+        audio_seconds += len(wav) / 16000
+        feats.append(model.features(wav))
+    order = sorted(range(len(items)), key=lambda i: len(feats[i]))
+    hyps: list[list[str]] = [[] for _ in items]
+    model_seconds = 0.0
+    i = 0
+    while i < len(order):
+        j = i + 1
+        while j < len(order) and len(feats[order[j]]) * (j - i + 1) <= batch_frames:
+            j += 1
+        idx = order[i:j]
+        t0 = time.perf_counter()
+        out = model.recognize_features([feats[k] for k in idx])
+        model_seconds += time.perf_counter() - t0
+        for k, h in zip(idx, out, strict=True):
+            hyps[k] = h
+        i = j
+    toneful, toneless, chars = ErrorCount(), ErrorCount(), ErrorCount()
+    rows = []
+    for it, hyp in zip(items, hyps, strict=True):
+        row: dict[str, Any] = {"id": it.utt_id, "ref": " ".join(it.pinyin), "hyp": " ".join(hyp)}
+        row["errors"] = toneful.add(list(it.pinyin), hyp)
+        row["errors_toneless"] = toneless.add([strip_tone(s) for s in it.pinyin], [strip_tone(s) for s in hyp])
+        if lm is not None and it.text:
+            text = lm.decode(hyp).text
+            row["text_ref"], row["text_hyp"] = it.text, text
+            row["char_errors"] = chars.add(hanzi_chars(it.text), hanzi_chars(text))
+        rows.append(row)
+    report: dict[str, Any] = {
+        "utterances": len(items),
+        "audio_seconds": round(audio_seconds, 2),
+        "model_seconds": round(model_seconds, 3),
+        "rtf": round(model_seconds / audio_seconds, 5) if audio_seconds else None,
+        "ser": toneful.to_dict(),
+        "ser_toneless": toneless.to_dict(),
+    }
+    if chars.utterances:
+        report["cer"] = chars.to_dict()
+    if keep_utterances:
+        report["per_utterance"] = rows
+    return report
+
+
+def load_lm(path: str | Path | None):
+    """The pinyin->hanzi language model at ``path``, or None (with a log line) if unavailable."""
+    if not path:
+        return None
+    try:
+        from ..language_model import PinyinLM
+    except ImportError as exc:
+        logger.warning("language model not available (%s); CER skipped", exc)
+        return None
+    if not Path(path).exists():
+        logger.warning("no language model at %s; CER skipped", path)
+        return None
+    return PinyinLM.load(path)
+
+
+def summarize(report: dict[str, Any]) -> str:
+    """One line: SER toneful / toneless (and CER)."""
+    s = f"SER {100 * report['ser']['rate']:.1f}%  toneless {100 * report['ser_toneless']['rate']:.1f}%"
+    if "cer" in report:
+        s += f"  CER {100 * report['cer']['rate']:.1f}%"
+    return s + f"  ({report['utterances']} utts, {report['audio_seconds']:.0f} s, RTF {report['rtf']})"

@@ -1,0 +1,383 @@
+"""Training data: list files -> cached features -> augmented, length-bucketed batches.
+
+Audio is decoded and turned into features once; each utterance's features are
+kept as a float16 ``.npy`` under ``~/.cache/asrt-service/features/<kind>/``
+(keyed by path, size, mtime and feature version), so epochs after the first
+cost only the model. Batches are built by a numpy sampler that groups clips of
+similar length (length bucketing: a batch is padded to its own longest clip,
+rounded up to 64 frames, never to 16 s) and fills each batch up to a budget of
+frames, then applies augmentation in numpy:
+
+* SpecAugment: frequency and time masks;
+* vocal-tract-length style warping of the mel axis and tempo change (time
+  axis resampling), which give our few synthetic voices more spread.
+
+On TensorFlow the sampler is wrapped in ``tf.data`` (``from_generator`` +
+``prefetch``) so batches are prepared while the model trains; the sampler itself
+is backend-free, so the same pipeline feeds Keras under JAX.
+
+A batch is ``(x, y)``: ``x`` float32 (B, T, F, 1); ``y`` int32 (B, 1 + L) whose
+column 0 is each clip's number of model output steps and the rest its syllable
+ids padded with -1 (see ``train.packed_ctc_loss``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import features
+from ..vocab import Vocabulary
+from .datalists import Utterance, find_list_pairs, read_corpus, read_labels_tsv
+
+logger = logging.getLogger(__name__)
+
+CACHE_ROOT = Path.home() / ".cache" / "asrt-service"
+FEATURE_VERSION = 1
+PAD_FRAMES = 64
+MAX_LABEL = 1 << 30
+
+
+def read_audio(path: str | Path) -> np.ndarray:
+    """Decode an audio file to float32 mono 16 kHz in [-1, 1].
+
+    Any format soundfile reads (WAV, FLAC, OGG); other rates are resampled with
+    soxr, channels are averaged.
+    """
+    import soundfile as sf
+
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if rate != features.SAMPLE_RATE:
+        import soxr
+
+        mono = soxr.resample(mono, rate, features.SAMPLE_RATE).astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def load_source(spec: str | Path) -> list[Utterance]:
+    """Utterances of one data source.
+
+    Args:
+        spec: one of
+            * a ``*.wav.lst`` / ``*.wav.txt`` file (its ``*.syllable.txt`` beside it);
+            * a folder with ``labels.tsv`` (``../shared/data`` layout; audio in
+              ``audio/`` or ``wav/``);
+            * a folder of ASRT list files (all ``<split>.wav.lst`` pairs in it);
+            * a folder of audio files each with a ``.txt`` transcript beside it
+              (pinyin, or hanzi converted with pypinyin).
+
+    Raises:
+        FileNotFoundError: nothing usable at ``spec``.
+    """
+    p = Path(spec)
+    if p.is_file():
+        name = p.name
+        if ".wav." not in name:
+            raise FileNotFoundError(f"{p}: expected a *.wav.lst or *.wav.txt list file")
+        syl = p.with_name(name.rsplit(".wav.", 1)[0] + ".syllable.txt")
+        if not syl.exists():
+            raise FileNotFoundError(f"{p}: no syllable list {syl.name} beside it")
+        return read_corpus(p, syl)
+    if not p.is_dir():
+        raise FileNotFoundError(f"data source not found: {p}")
+    if (p / "labels.tsv").exists():
+        audio_dir = p / "audio" if (p / "audio").is_dir() else p / "wav"
+        return read_labels_tsv(p / "labels.tsv", audio_dir)
+    pairs = find_list_pairs(p)
+    if pairs:
+        return [u for wav, syl in pairs for u in read_corpus(wav, syl)]
+    out = read_transcript_folder(p)
+    if not out:
+        raise FileNotFoundError(f"{p}: no list files, labels.tsv or audio+.txt pairs")
+    return out
+
+
+def text_to_pinyin(text: str) -> tuple[str, ...]:
+    """Transcript -> toneful syllables: kept as is if it is pinyin, else pypinyin of the hanzi."""
+    from ..vocab import normalize_syllable
+
+    tokens = text.split()
+    if tokens and all(t.isascii() and t[-1:].isdigit() for t in tokens):
+        return tuple(normalize_syllable(t) for t in tokens)
+    from pypinyin import Style, lazy_pinyin
+
+    hanzi = "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff")
+    out = lazy_pinyin(hanzi, style=Style.TONE3, neutral_tone_with_five=True)
+    return tuple(normalize_syllable(s) for s in out)
+
+
+def read_transcript_folder(folder: str | Path) -> list[Utterance]:
+    """Audio files (wav, flac, ogg) with a same-named ``.txt`` transcript beside each."""
+    out = []
+    for audio in sorted(Path(folder).iterdir()):
+        if audio.suffix.lower() not in {".wav", ".flac", ".ogg"}:
+            continue
+        txt = audio.with_suffix(".txt")
+        if txt.exists():
+            out.append(Utterance(audio.stem, audio, text_to_pinyin(txt.read_text(encoding="utf-8"))))
+    return out
+
+
+def parse_source_arg(arg: str) -> tuple[str, int]:
+    """``PATH`` or ``PATH@N`` (repeat the source N times per epoch: oversampling)."""
+    if "@" in arg:
+        path, _, rep = arg.rpartition("@")
+        if rep.isdigit() and int(rep) >= 1:
+            return path, int(rep)
+    return arg, 1
+
+
+def _cache_path(path: Path, kind: str, cache_dir: Path) -> Path:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{kind}|{FEATURE_VERSION}"
+    digest = hashlib.sha1(key.encode()).hexdigest()
+    return cache_dir / kind / digest[:2] / f"{digest}.npy"
+
+
+def cached_features(path: Path, kind: str, cache_dir: Path = CACHE_ROOT / "features") -> np.ndarray:
+    """Features of one file, computed once and kept as float16 on disk."""
+    cp = _cache_path(Path(path), kind, cache_dir)
+    if cp.exists():
+        try:
+            return np.load(cp)
+        except (OSError, ValueError):
+            logger.warning("rebuilding unreadable cache file %s", cp)
+    feats = features.extract(read_audio(path), kind).astype(np.float16)
+    cp.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cp.with_name(cp.name + ".tmp.npy")
+    np.save(tmp, feats)
+    tmp.replace(cp)
+    return feats
+
+
+@dataclasses.dataclass
+class Example:
+    """One training example in memory."""
+
+    utt_id: str
+    feats: np.ndarray  # float16 (T, F)
+    labels: np.ndarray  # int32 (L,)
+
+
+def prepare_examples(
+    utterances: Sequence[Utterance],
+    vocab: Vocabulary,
+    kind: str,
+    time_stride: int = 8,
+    max_frames: int = 1600,
+    progress: bool = True,
+    cache_dir: Path = CACHE_ROOT / "features",
+) -> list[Example]:
+    """Load (or compute and cache) features and encode labels.
+
+    Utterances are dropped (and counted in a log line) when a syllable is not
+    in ``vocab``, the audio is unreadable, longer than ``max_frames``, or too
+    short for CTC to emit its labels (steps < labels + repeated neighbours).
+    """
+    from tqdm import tqdm
+
+    out: list[Example] = []
+    dropped = {"oov": 0, "unreadable": 0, "too long": 0, "too short": 0, "empty": 0}
+    for u in tqdm(utterances, desc=f"features ({kind})", unit="utt", disable=not progress, mininterval=2):
+        if not u.pinyin:
+            dropped["empty"] += 1
+            continue
+        if any(s not in vocab for s in u.pinyin):
+            dropped["oov"] += 1
+            continue
+        try:
+            feats = cached_features(u.path, kind, cache_dir)
+        except Exception as exc:  # noqa: BLE001 - a corpus may hold a few broken files
+            logger.debug("unreadable %s: %s", u.path, exc)
+            dropped["unreadable"] += 1
+            continue
+        labels = np.asarray(vocab.encode(u.pinyin), dtype=np.int32)
+        repeats = int(np.sum(labels[1:] == labels[:-1]))
+        if len(feats) > max_frames:
+            dropped["too long"] += 1
+            continue
+        if len(feats) // time_stride < len(labels) + repeats:
+            dropped["too short"] += 1
+            continue
+        out.append(Example(u.utt_id, feats, labels))
+    if any(dropped.values()):
+        logger.warning("kept %d of %d utterances; dropped %s", len(out), len(utterances), dropped)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment:
+    """Augmentation settings (all applied per example, in numpy).
+
+    Attributes:
+        freq_masks / freq_width: SpecAugment frequency masks and their max width (bins).
+        time_masks / time_ratio: time masks, each at most ``time_ratio`` of the clip.
+        warp: mel-axis warp factor drawn from [1 - warp, 1 + warp].
+        tempo: time-axis rate drawn from [1 - tempo, 1 + tempo].
+    """
+
+    freq_masks: int = 2
+    freq_width: int = 10
+    time_masks: int = 2
+    time_ratio: float = 0.05
+    warp: float = 0.1
+    tempo: float = 0.1
+
+
+NO_AUGMENT = Augment(0, 0, 0, 0.0, 0.0, 0.0)
+
+
+def _resample_axis(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
+    lo = np.floor(positions).astype(np.int64)
+    n = x.shape[axis]
+    lo = np.clip(lo, 0, n - 1)
+    hi = np.clip(lo + 1, 0, n - 1)
+    w = (positions - lo).astype(np.float32)
+    a, b = np.take(x, lo, axis=axis), np.take(x, hi, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    w = w.reshape(shape)
+    return a * (1.0 - w) + b * w
+
+
+def augment_example(
+    feats: np.ndarray, n_labels: int, aug: Augment, rng: np.random.Generator, time_stride: int = 8
+) -> np.ndarray:
+    """Augment one float32 (T, F) feature array; keeps enough steps for CTC."""
+    x = feats.astype(np.float32)
+    t, f = x.shape
+    if aug.tempo > 0:
+        rate = rng.uniform(1.0 - aug.tempo, 1.0 + aug.tempo)
+        new_t = int(round(t / rate))
+        if new_t // time_stride >= 2 * n_labels + 1:
+            x = _resample_axis(x, np.linspace(0, t - 1, new_t), axis=0)
+            t = new_t
+    if aug.warp > 0:
+        alpha = rng.uniform(1.0 - aug.warp, 1.0 + aug.warp)
+        x = _resample_axis(x, np.minimum(np.arange(f) * alpha, f - 1), axis=1)
+    for _ in range(aug.freq_masks):
+        w = int(rng.integers(0, aug.freq_width + 1))
+        if w:
+            s = int(rng.integers(0, f - w + 1))
+            x[:, s : s + w] = 0.0
+    for _ in range(aug.time_masks):
+        w = int(rng.integers(0, int(aug.time_ratio * t) + 1))
+        if w:
+            s = int(rng.integers(0, t - w + 1))
+            x[s : s + w] = 0.0
+    return x
+
+
+def pack_batch(
+    feats: Sequence[np.ndarray], labels: Sequence[np.ndarray], time_stride: int = 8, pad_to: int = PAD_FRAMES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pad a list of examples into ``(x, y)`` (see module docstring)."""
+    longest = max(len(f) for f in feats)
+    frames = -(-longest // pad_to) * pad_to
+    n_feat = feats[0].shape[1]
+    x = np.zeros((len(feats), frames, n_feat, 1), np.float32)
+    max_label = -(-max(len(lab) for lab in labels) // 8) * 8
+    y = np.full((len(feats), 1 + max_label), -1, np.int32)
+    for i, (f, lab) in enumerate(zip(feats, labels, strict=True)):
+        x[i, : len(f), :, 0] = f
+        y[i, 0] = len(f) // time_stride
+        y[i, 1 : 1 + len(lab)] = lab
+    return x, y
+
+
+class BucketSampler:
+    """Endless (or one-pass) iterator of length-bucketed, augmented batches.
+
+    Examples are sorted by length within shuffled pools of ``pool`` batches'
+    worth, cut into batches of at most ``batch_frames`` padded frames (and
+    ``max_batch`` clips), and the batches shuffled, so each batch holds clips
+    of similar length.
+
+    Args:
+        examples: training examples (repeat an example in the list to oversample).
+        batch_frames: padded frames per batch (B x T budget).
+        augment: augmentation, or ``NO_AUGMENT``.
+        seed: RNG seed; the epoch number is mixed in.
+        time_stride: model stride (for CTC lengths).
+        max_batch: most clips per batch.
+    """
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        batch_frames: int = 6000,
+        augment: Augment = Augment(),
+        seed: int = 0,
+        time_stride: int = 8,
+        max_batch: int = 32,
+        pool: int = 50,
+    ) -> None:
+        if not examples:
+            raise ValueError("no training examples")
+        self.examples = list(examples)
+        self.batch_frames = batch_frames
+        self.augment = augment
+        self.seed = seed
+        self.time_stride = time_stride
+        self.max_batch = max_batch
+        self.pool = pool
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """Batches (lists of example indices) of one pass, in training order."""
+        rng = np.random.default_rng((self.seed, epoch))
+        order = rng.permutation(len(self.examples))
+        lengths = np.array([len(e.feats) for e in self.examples])
+        batches: list[list[int]] = []
+        approx = max(1, self.batch_frames // max(1, int(lengths.mean())))
+        chunk = self.pool * approx
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            cur: list[int] = []
+            longest = 0
+            for i in part:
+                t = -(-int(lengths[i]) // PAD_FRAMES) * PAD_FRAMES
+                if cur and (max(longest, t) * (len(cur) + 1) > self.batch_frames or len(cur) >= self.max_batch):
+                    batches.append(cur)
+                    cur, longest = [], 0
+                cur.append(int(i))
+                longest = max(longest, t)
+            if cur:
+                batches.append(cur)
+        rng.shuffle(batches)
+        return batches
+
+    def batches_per_epoch(self) -> int:
+        return len(self.epoch_batches(0))
+
+    def iterate(self, start_epoch: int = 0, repeat: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        epoch = start_epoch
+        while True:
+            rng = np.random.default_rng((self.seed, epoch, 1))
+            for batch in self.epoch_batches(epoch):
+                exs = [self.examples[i] for i in batch]
+                feats = [augment_example(e.feats, len(e.labels), self.augment, rng, self.time_stride) for e in exs]
+                yield pack_batch(feats, [e.labels for e in exs], self.time_stride)
+            if not repeat:
+                return
+            epoch += 1
+
+
+def tf_dataset(sampler: BucketSampler, n_features: int, start_epoch: int = 0, repeat: bool = True):
+    """Wrap a sampler in ``tf.data`` with prefetching (TensorFlow backend)."""
+    import tensorflow as tf
+
+    sig = (
+        tf.TensorSpec((None, None, n_features, 1), tf.float32),
+        tf.TensorSpec((None, None), tf.int32),
+    )
+    ds = tf.data.Dataset.from_generator(lambda: sampler.iterate(start_epoch, repeat), output_signature=sig)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(4)
