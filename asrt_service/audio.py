@@ -169,7 +169,9 @@ def _decode_ffmpeg(data: bytes) -> tuple[np.ndarray, int]:
     return samples[:, None], int(rate)
 
 
-def decode_request(data: bytes, sample_rate: object = None, channels: object = None, byte_width: object = None) -> Audio:
+def decode_request(
+    data: bytes, sample_rate: object = None, channels: object = None, byte_width: object = None
+) -> Audio:
     """Decode what an ASRT client sent: raw PCM, or a whole file if it looks like one.
 
     A whole file carries its own format, so the three fields are then ignored.
@@ -177,7 +179,11 @@ def decode_request(data: bytes, sample_rate: object = None, channels: object = N
     if looks_like_file(data):
         return decode_file(data)
     if sample_rate is None or channels is None or byte_width is None:
-        missing = [n for n, v in (("sample_rate", sample_rate), ("channels", channels), ("byte_width", byte_width)) if v is None]
+        missing = [
+            n
+            for n, v in (("sample_rate", sample_rate), ("channels", channels), ("byte_width", byte_width))
+            if v is None
+        ]
         raise BadRequestFormat(f"raw PCM samples need {', '.join(missing)}")
     return decode_pcm(data, sample_rate, channels, byte_width)
 

@@ -123,12 +123,20 @@ def add_arguments(parser: argparse.ArgumentParser, ports: tuple[str, ...] = ("ht
     for flag, name in _FLAGS.items():
         parser.add_argument(flag, dest=name, default=None, help=f"(env ASRT_{name.upper()})")
     if ports == ("http",):
-        parser.add_argument("--port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)")
+        parser.add_argument(
+            "--port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)"
+        )
     elif ports == ("grpc",):
-        parser.add_argument("--port", dest="grpc_port", default=None, help="gRPC port (env ASRT_GRPC_PORT, default 20002)")
+        parser.add_argument(
+            "--port", dest="grpc_port", default=None, help="gRPC port (env ASRT_GRPC_PORT, default 20002)"
+        )
     else:
-        parser.add_argument("--http-port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)")
-        parser.add_argument("--grpc-port", dest="grpc_port", default=None, help="gRPC port (env ASRT_GRPC_PORT, default 20002)")
+        parser.add_argument(
+            "--http-port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)"
+        )
+        parser.add_argument(
+            "--grpc-port", dest="grpc_port", default=None, help="gRPC port (env ASRT_GRPC_PORT, default 20002)"
+        )
 
 
 def apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:

@@ -46,7 +46,13 @@ def _asrt_errors(response_type):
                 status, message = wire.error_status(exc)
                 return response_type(status_code=status, status_message=message)
             finally:
-                logger.info("grpc %s rid=%s latency=%.1fms status=%d", method.__name__, rid, (time.perf_counter() - t0) * 1000, status)
+                logger.info(
+                    "grpc %s rid=%s latency=%.1fms status=%d",
+                    method.__name__,
+                    rid,
+                    (time.perf_counter() - t0) * 1000,
+                    status,
+                )
 
         return handler
 
@@ -107,7 +113,12 @@ class AsrtServicer(asrt_pb2_grpc.AsrtGrpcServiceServicer):
         finally:
             logger.info(
                 "grpc Stream rid=%s chunks=%d audio=%.2fs latency=%.1fms status=%s active=%s",
-                rid, chunks, session.received_seconds, (time.perf_counter() - t0) * 1000, locals().get("status"), context.is_active(),
+                rid,
+                chunks,
+                session.received_seconds,
+                (time.perf_counter() - t0) * 1000,
+                locals().get("status"),
+                context.is_active(),
             )
 
 

@@ -96,7 +96,9 @@ def create_app(settings: Settings, recognizer) -> Flask:
         if level == "language":
             body = json_body()
             if not isinstance(body, dict) or "sequence_pinyin" not in body:
-                raise BadRequestFormat("missing field 'sequence_pinyin' (a list of toneful pinyin such as [\"ni3\", \"hao3\"])")
+                raise BadRequestFormat(
+                    'missing field \'sequence_pinyin\' (a list of toneful pinyin such as ["ni3", "hao3"])'
+                )
             seq = body["sequence_pinyin"]
             if not isinstance(seq, list):
                 raise BadRequestFormat("field 'sequence_pinyin' must be a list of strings")
@@ -133,7 +135,10 @@ def create_app(settings: Settings, recognizer) -> Flask:
         return {
             "text": t.text,
             "pinyin": list(t.pinyin),
-            "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text, "pinyin": list(s.pinyin)} for s in t.segments],
+            "segments": [
+                {"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text, "pinyin": list(s.pinyin)}
+                for s in t.segments
+            ],
             "duration_s": round(t.duration_s, 3),
             "model": t.model,
             "timings_ms": {k: round(v * 1000, 2) for k, v in t.timings.items()},
@@ -151,7 +156,7 @@ def create_app(settings: Settings, recognizer) -> Flask:
         body = json_body()
         seq = body.get("pinyin") if isinstance(body, dict) else None
         if not isinstance(seq, list):
-            raise BadRequestFormat("expected a JSON object {\"pinyin\": [\"ni3\", \"hao3\"]}")
+            raise BadRequestFormat('expected a JSON object {"pinyin": ["ni3", "hao3"]}')
         result = engine().language(seq)
         return {"text": result.text, "unknown": list(result.unknown)}
 
@@ -221,7 +226,9 @@ def json_body() -> object:
     except UnicodeDecodeError:
         raise BadRequestFormat("the request body is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        raise BadRequestFormat(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BadRequestFormat(
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
 def _reject_constant(name: str):

@@ -26,7 +26,6 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import features
-from .acoustic_model import ctc_greedy
 from .audio import SAMPLE_RATE, Audio
 from .errors import BadRequestFormat, InferenceError, NotReady, Overloaded
 
@@ -113,6 +112,9 @@ class Recognizer:
         max_audio_seconds: float = 600.0,
         stream_pause_ms: float = 500.0,
     ) -> None:
+        from .acoustic_model import ctc_greedy  # TensorFlow loads with the model, not with this module
+
+        self._ctc_greedy = ctc_greedy
         self.acoustic = acoustic
         self.lm = lm
         self.spec = acoustic.spec
@@ -176,7 +178,7 @@ class Recognizer:
             BadRequestFormat: ``pinyins`` is not a list of strings.
         """
         if isinstance(pinyins, (str, bytes)) or not all(isinstance(p, str) for p in pinyins):
-            raise BadRequestFormat("the pinyin sequence must be a list of strings such as [\"ni3\", \"hao3\"]")
+            raise BadRequestFormat('the pinyin sequence must be a list of strings such as ["ni3", "hao3"]')
         result = self.lm.decode(list(pinyins))
         return LanguageResult(result.text, tuple(result.unknown))
 
@@ -277,7 +279,7 @@ class Recognizer:
             probs = self.acoustic.infer(batch)
             for i, j in enumerate(jobs):
                 steps = -(-j.feats.shape[0] // stride)
-                ids = ctc_greedy(probs[i], steps)
+                ids = self._ctc_greedy(probs[i], steps)
                 j.future.set_result(tuple(self.acoustic.vocab.decode(ids)))
         except Exception as exc:  # a model failure fails this batch, never the worker
             logger.exception("acoustic model failed on a batch of %d", len(jobs))
@@ -333,7 +335,10 @@ class StreamSession:
             (s, cut), *_ = audio_mod.split_at_pauses(self._sentence, self.r.window_seconds)
             updates.append(self._finalize(self._sentence[:cut]))
             self._sentence = self._sentence[cut:]
-        if audio_mod.has_speech(self._sentence) and audio_mod.trailing_pause_frames(self._sentence) >= self.r.stream_pause_frames:
+        if (
+            audio_mod.has_speech(self._sentence)
+            and audio_mod.trailing_pause_frames(self._sentence) >= self.r.stream_pause_frames
+        ):
             updates.append(self._finalize(self._sentence))
             self._sentence = np.zeros(0, np.float32)
             return updates

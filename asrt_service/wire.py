@@ -101,4 +101,8 @@ def language_message(unknown) -> str:
     """Status message for a language result: says which syllables were skipped."""
     if not unknown:
         return "ok"
-    return "ok; skipped syllables that are not toneful pinyin: " + " ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else "")
+    return (
+        "ok; skipped syllables that are not toneful pinyin: "
+        + " ".join(unknown[:20])
+        + (" ..." if len(unknown) > 20 else "")
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,22 +25,27 @@ def generate(out_dir: Path) -> list[Path]:
     module; it is rewritten to a package-relative import so the stubs work
     from inside ``asrt_service.proto``.
     """
-    from grpc_tools import protoc
-
     out_dir.mkdir(parents=True, exist_ok=True)
+    # protoc runs in its own process: in-process it can crash a host that has
+    # already loaded other protobuf/C++ extension modules.
     args = [
-        "protoc",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
         f"-I{PROTO.parent}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         str(PROTO),
     ]
-    if protoc.main(args) != 0:
-        raise RuntimeError(f"protoc failed on {PROTO}")
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"protoc failed on {PROTO}: {done.stderr.strip()}")
     grpc_file = out_dir / "asrt_pb2_grpc.py"
     text = grpc_file.read_text(encoding="utf-8")
-    grpc_file.write_text(re.sub(r"^import asrt_pb2 as", "from . import asrt_pb2 as", text, flags=re.M), encoding="utf-8")
+    grpc_file.write_text(
+        re.sub(r"^import asrt_pb2 as", "from . import asrt_pb2 as", text, flags=re.M), encoding="utf-8"
+    )
     return sorted(out_dir.glob("asrt_pb2*"))
 
 

@@ -34,7 +34,9 @@ def _pcm16(data: bytes) -> bytes:
 
 
 def main_http(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="client_http.py", description="Transcribe audio files with the asrt-service REST API.")
+    parser = argparse.ArgumentParser(
+        prog="client_http.py", description="Transcribe audio files with the asrt-service REST API."
+    )
     parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, MP3, OGG, M4A, ...); - for stdin")
     parser.add_argument("--url", default="http://127.0.0.1:20001", help="server base URL (default %(default)s)")
     out = parser.add_mutually_exclusive_group()
@@ -54,8 +56,15 @@ def main_http(argv: list[str] | None = None) -> int:
                 parts = []
                 step = ASRT_MAX_SECONDS * SAMPLE_RATE * 2
                 for i in range(0, len(pcm), step):
-                    body = {"samples": _b64(pcm[i : i + step]), "sample_rate": SAMPLE_RATE, "channels": 1, "byte_width": 2}
-                    r = requests.post(f"{args.url}/{'speech' if args.pinyin else 'all'}", json=body, timeout=args.timeout)
+                    body = {
+                        "samples": _b64(pcm[i : i + step]),
+                        "sample_rate": SAMPLE_RATE,
+                        "channels": 1,
+                        "byte_width": 2,
+                    }
+                    r = requests.post(
+                        f"{args.url}/{'speech' if args.pinyin else 'all'}", json=body, timeout=args.timeout
+                    )
                     r.raise_for_status()
                     reply = r.json()
                     if reply["status_code"] != 200000:
@@ -86,7 +95,9 @@ def _b64(data: bytes) -> str:
 
 
 def main_grpc(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="client_grpc.py", description="Transcribe audio files with the asrt-service gRPC API.")
+    parser = argparse.ArgumentParser(
+        prog="client_grpc.py", description="Transcribe audio files with the asrt-service gRPC API."
+    )
     parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, MP3, OGG, M4A, ...); - for stdin")
     parser.add_argument("--server", default="127.0.0.1:20002", help="host:port (default %(default)s)")
     out = parser.add_mutually_exclusive_group()
@@ -112,7 +123,11 @@ def main_grpc(argv: list[str] | None = None) -> int:
             texts = []
             step = ASRT_MAX_SECONDS * SAMPLE_RATE * 2
             for i in range(0, len(pcm), step):
-                req = asrt_pb2.SpeechRequest(wav_data=asrt_pb2.WavData(samples=pcm[i : i + step], sample_rate=SAMPLE_RATE, channels=1, byte_width=2))
+                req = asrt_pb2.SpeechRequest(
+                    wav_data=asrt_pb2.WavData(
+                        samples=pcm[i : i + step], sample_rate=SAMPLE_RATE, channels=1, byte_width=2
+                    )
+                )
                 reply = stub.Speech(req) if args.pinyin else stub.All(req)
                 if reply.status_code != 200000:
                     raise RuntimeError(f"{reply.status_code}: {reply.status_message}")
@@ -131,7 +146,9 @@ def _stream(stub, pb, pcm: bytes, args, path: str) -> int:
     def chunks():
         for i in range(0, len(pcm), step):
             time.sleep(args.chunk_ms / 1000 / args.speed)
-            yield pb.SpeechRequest(wav_data=pb.WavData(samples=pcm[i : i + step], sample_rate=SAMPLE_RATE, channels=1, byte_width=2))
+            yield pb.SpeechRequest(
+                wav_data=pb.WavData(samples=pcm[i : i + step], sample_rate=SAMPLE_RATE, channels=1, byte_width=2)
+            )
 
     tty = sys.stdout.isatty() and not args.json
     for reply in stub.Stream(chunks()):

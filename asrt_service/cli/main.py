@@ -28,7 +28,11 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = ["usage: asrt-service COMMAND [options]   (asrt-service COMMAND --help for its options)", "", "commands:"]
+        lines = [
+            "usage: asrt-service COMMAND [options]   (asrt-service COMMAND --help for its options)",
+            "",
+            "commands:",
+        ]
         lines += [f"  {name:<13} {help_}" for name, (_, _, help_) in COMMANDS.items()]
         if argv and argv[0] not in ("-h", "--help"):
             sys.stderr.write(f"unknown command {argv[0]!r}\n\n")

@@ -34,10 +34,16 @@ def load_recognizer(settings: Settings):
     if settings.asrt_weights is None and not (settings.model_dir / "model.json").exists():
         raise ModelNotFound(MISSING_MODEL_HELP.format(path=settings.model_dir))
     if settings.asrt_weights is not None and settings.asrt_dict is None:
-        raise ModelNotFound("--asrt-weights needs --asrt-dict (the dict.txt of the ASRT checkout the weights came from)")
+        raise ModelNotFound(
+            "--asrt-weights needs --asrt-dict (the dict.txt of the ASRT checkout the weights came from)"
+        )
     if not settings.lm_dir.exists():
-        raise ModelNotFound(f"No language model found at {settings.lm_dir}; pass --lm-dir or build one: asrt-service build-lm --help")
-    logger.info("loading models (acoustic: %s, language: %s)", settings.asrt_weights or settings.model_dir, settings.lm_dir)
+        raise ModelNotFound(
+            f"No language model found at {settings.lm_dir}; pass --lm-dir or build one: asrt-service build-lm --help"
+        )
+    logger.info(
+        "loading models (acoustic: %s, language: %s)", settings.asrt_weights or settings.model_dir, settings.lm_dir
+    )
     return Recognizer.from_settings(settings)
 
 
@@ -53,7 +59,9 @@ def start_http(settings: Settings, recognizer, port: int | None = None):
         host=settings.host,
         port=settings.http_port if port is None else port,
         threads=settings.http_threads,
-        max_request_body_size=int(settings.max_body_mb * 1024 * 1024) + 65536,
+        # The app answers bodies over max_body_mb itself (ASRT routes need HTTP 200 +
+        # 400002); waitress's own cap only stops bodies far beyond that from being buffered.
+        max_request_body_size=int(2 * settings.max_body_mb * 1024 * 1024) + 65536,
         channel_timeout=60,
         ident="asrt-service",
     )

@@ -39,7 +39,18 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.json:
             segs = [{"start": s.start, "end": s.end, "text": s.text, "pinyin": list(s.pinyin)} for s in t.segments]
-            print(json.dumps({"file": path, "text": t.text, "pinyin": list(t.pinyin), "segments": segs, "duration_s": t.duration_s}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "file": path,
+                        "text": t.text,
+                        "pinyin": list(t.pinyin),
+                        "segments": segs,
+                        "duration_s": t.duration_s,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             print(" ".join(t.pinyin) if args.pinyin else t.text)
     recognizer.close()

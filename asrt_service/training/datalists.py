@@ -48,9 +48,7 @@ def _read_pairs(path: Path) -> dict[str, str]:
     return out
 
 
-def read_corpus(
-    wav_list: str | Path, syllable_list: str | Path, root: str | Path | None = None
-) -> list[Utterance]:
+def read_corpus(wav_list: str | Path, syllable_list: str | Path, root: str | Path | None = None) -> list[Utterance]:
     """Join a wav list and a syllable list on utt_id.
 
     Args:
@@ -85,9 +83,7 @@ def read_corpus(
     return out
 
 
-def write_corpus(
-    utterances: Iterable[Utterance], wav_list: str | Path, syllable_list: str | Path
-) -> int:
+def write_corpus(utterances: Iterable[Utterance], wav_list: str | Path, syllable_list: str | Path) -> int:
     """Write the two list files; paths are written relative to the wav list's folder.
 
     Returns:
@@ -121,7 +117,9 @@ def find_list_pairs(directory: str | Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_labels_tsv(tsv: str | Path, audio_dir: str | Path, suffixes: Sequence[str] = (".wav", ".flac")) -> list[Utterance]:
+def read_labels_tsv(
+    tsv: str | Path, audio_dir: str | Path, suffixes: Sequence[str] = (".wav", ".flac")
+) -> list[Utterance]:
     """Read a ``labels.tsv`` with ``id`` and ``pinyin`` columns (``../shared/data`` layout).
 
     Rows whose language column is not ``zh`` (if present) or whose audio is
@@ -136,8 +134,6 @@ def read_labels_tsv(tsv: str | Path, audio_dir: str | Path, suffixes: Sequence[s
             for suffix in suffixes:
                 p = audio_dir / f"{row['id']}{suffix}"
                 if p.exists():
-                    out.append(
-                        Utterance(row["id"], p, tuple(normalize_syllable(s) for s in row["pinyin"].split()))
-                    )
+                    out.append(Utterance(row["id"], p, tuple(normalize_syllable(s) for s in row["pinyin"].split())))
                     break
     return out

@@ -1,0 +1,108 @@
+"""Entry points: the Docker image's start command works outside Docker; no model, no start."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _docker_cmd() -> list[str]:
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("CMD "):
+            return json.loads(line[4:])
+    raise AssertionError("Dockerfile has no CMD")
+
+
+def test_server_without_model_refuses_to_start_and_says_how(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "asrserver_http.py", "--model-dir", str(tmp_path / "nothing"), "--port", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "No acoustic model found" in done.stderr
+    assert "--model-dir" in done.stderr and "--asrt-weights" in done.stderr
+
+
+def test_asrt_flags_are_accepted():
+    for script in ("asrserver_http.py", "asrserver_grpc.py"):
+        out = subprocess.run(
+            [sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        assert "--listen" in out and "--port" in out
+
+
+def test_docker_start_command_serves_both_protocols(shared_data):
+    cmd = _docker_cmd()
+    exe = shutil.which(cmd[0], path=str(Path(sys.executable).parent)) or shutil.which(cmd[0])
+    if exe is None:
+        pytest.fail(f"{cmd[0]} is not installed (pip install -e .)")
+    if not (REPO / "models" / "zh_dcnn_v1" / "model.json").exists():
+        pytest.skip("no shipped model yet")
+    http_port, grpc_port = _free_port(), _free_port()
+    env = {**os.environ, "ASRT_HOST": "127.0.0.1", "ASRT_HTTP_PORT": str(http_port), "ASRT_GRPC_PORT": str(grpc_port)}
+    proc = subprocess.Popen(
+        [exe, *cmd[1:]], cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if requests.get(f"http://127.0.0.1:{http_port}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("server did not become ready in 180 s")
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as ch:
+            status = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(service="asrt.AsrtGrpcService"), timeout=10
+            )
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+        wav = shared_data / "real-dev" / "wav" / "thchs30_A2_0.wav"
+        r = requests.post(f"http://127.0.0.1:{http_port}/v1/recognize", files={"file": wav.read_bytes()}, timeout=60)
+        assert r.status_code == 200 and r.json()["text"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "REST API listening" in out and "gRPC API listening" in out
+
+
+def test_dockerfile_basics():
+    text = (REPO / "Dockerfile").read_text()
+    assert text.count("FROM ") >= 2, "multi-stage"
+    assert "USER 10001" in text and "HEALTHCHECK" in text and "EXPOSE 20001 20002" in text
+
+
+def test_dockerfile_lint():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint not installed")
+    done = subprocess.run([hadolint, "Dockerfile"], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
