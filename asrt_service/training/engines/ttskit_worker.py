@@ -1,0 +1,71 @@
+"""ttskit worker: multi-speaker Mellotron + MelGAN (24 named speakers), driven by our pinyin.
+
+Runs inside ``~/.cache/asrt-service/envs/ttskit`` (CPU torch, librosa 0.9.2,
+numpy<1.24) with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (the bundled models are
+whole pickled modules). ttskit's own front end reads hanzi with its own
+pinyin conversion (it reads 银行 as "yin2 xing2"), so this worker feeds the
+label pinyin to phkit's pinyin path instead. Protocol: see
+``asrt_service.training.corpus.engines.WorkerEngine``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+# Speakers whose output is broken (noise / no speech) in this model release.
+BROKEN = {"Xiaowei"}
+
+
+def main() -> int:
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from phkit.chinese import pinyin2ph_dict
+    from phkit.chinese import text_to_sequence as phkit_sequence
+    from ttskit import sdk_api
+    from ttskit.melgan import inference as melgan
+    from ttskit.mellotron import inference as mellotron
+    from ttskit.resource import _speaker_dict
+
+    loader = sdk_api.load_models(**sdk_api._global_mspk_kwargs)
+    sr = int(sdk_api._stft.sampling_rate)
+    speakers = [name for _, name in sorted(_speaker_dict.items()) if name not in BROKEN]
+
+    def speak(pinyin: list[str], speaker: str) -> np.ndarray:
+        bad = [p for p in pinyin if p not in pinyin2ph_dict]
+        if bad:
+            raise ValueError(f"syllables not in phkit's table: {bad}")
+        # A final "." as in the training transcripts: it lets the stop gate fire.
+        seq = phkit_sequence(" ".join(pinyin) + " .", cleaner_names="pinyin")
+        text = torch.LongTensor(seq)[None]
+        spk = loader.get_speaker(speaker)
+        _, mels, gates, _ = mellotron.generate_mel(text, 0, spk, None)
+        gate = gates.cpu().numpy()[0]
+        end = int(np.argmax(gate > 0.5)) or gate.shape[0]
+        wav = melgan.generate_wave(mel=mels[:, :, :end])
+        return wav.squeeze(0).cpu().numpy().astype(np.float32)
+
+    hello = {"ready": True, "sample_rate": sr, "voices": [[f"ttskit-{s}", s, {}] for s in speakers]}
+    print(json.dumps(hello), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            if req["speaker"] not in speakers:
+                raise ValueError(f"unknown speaker {req['speaker']!r}")
+            sf.write(req["out"], speak(req["pinyin"], req["speaker"]), sr, subtype="FLOAT")
+            ans = {"ok": True}
+        except Exception as e:  # report and keep serving: one bad clause must not end the run
+            ans = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(ans), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Synthetic corpus builder: list files, labels vs engine pronunciation, augmentation."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asrt_service.training.corpus import augment, builder, card, text
+from asrt_service.training.corpus.engines import espeak_phonemes, espeak_tones
+from asrt_service.training.datalists import read_corpus, write_corpus
+from asrt_service.vocab import build_default_vocabulary
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+CLAUSES = [
+    "银行行长还没走", "他长大了就会长高", "我们重新开始工作", "一行人走在路上", "这本书写得很好",
+    "今天天气非常晴朗", "音乐让人快乐", "请把门关上", "调查结果已经公布", "他们还了借的钱",
+    "孩子们在公园里玩", "我们的生活越来越好", "这个问题很难回答", "绿色的草地上开满了花", "春节快到了",
+    "大家都觉得很满意", "这家饭店的菜很好吃", "经济发展速度加快", "老师正在给学生上课", "你能帮我一个忙吗",
+]
+
+
+def _pool(tmp_path, clauses=CLAUSES):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    sents = [text.Sentence(text.sentence_id(c), c, text.to_pinyin(c), "test") for c in clauses]
+    text.write_sentences(sents, root / "sentences.tsv")
+    return root
+
+
+def _build(root, **kw):
+    args = dict(seed=3, root=root, shard_size=6, max_shards=2, heldout_voices=("espeak-f4-p35", "espeak-f4-p65"))
+    args.update(kw)
+    return builder.build("t", "espeak", 10.0, **args)
+
+
+def test_tiny_espeak_corpus_lists_parse_and_round_trip(tmp_path):
+    root = _pool(tmp_path)
+    # Make sure some clauses are held out so both splits are populated.
+    builder.HELDOUT_SENTENCE_MOD, old = 4, builder.HELDOUT_SENTENCE_MOD
+    try:
+        _build(root)
+    finally:
+        builder.HELDOUT_SENTENCE_MOD = old
+    vocab = build_default_vocabulary()
+    train = read_corpus(root / "train.wav.lst", root / "train.syllable.txt")
+    held = read_corpus(root / "heldout.wav.lst", root / "heldout.syllable.txt")
+    assert len(train) >= 8 and len(held) >= 1
+    by_hanzi = {s.pinyin: s.hanzi for s in text.read_sentences(root / "sentences.tsv")}
+    for u in train + held:
+        assert all(s in vocab for s in u.pinyin)
+        assert u.pinyin in by_hanzi  # label is exactly a clause's pinyin
+        info = sf.info(u.path)
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert 0.3 * len(u.pinyin) * 0.08 < info.duration < 1.5 * len(u.pinyin) + 1
+    rows = {r.utt_id: r for rs in builder.read_manifests(root).values() for r in rs}
+    assert {u.utt_id for u in held} == {k for k, r in rows.items() if r.split == "heldout"}
+    assert all(rows[u.utt_id].voice.startswith("espeak-f4") for u in held)
+    assert not any(rows[u.utt_id].voice.startswith("espeak-f4") for u in train)
+    assert not {rows[u.utt_id].sid for u in held} & {rows[u.utt_id].sid for u in train}
+    # write_corpus -> read_corpus gives the same utterances back.
+    write_corpus(train, tmp_path / "copy.wav.lst", tmp_path / "copy.syllable.txt")
+    again = read_corpus(tmp_path / "copy.wav.lst", tmp_path / "copy.syllable.txt")
+    assert [(u.utt_id, u.path.resolve(), u.pinyin) for u in again] == [(u.utt_id, u.path.resolve(), u.pinyin) for u in train]
+    card_text = card.write_card(root).read_text()
+    assert "espeak" in card_text and "Held-out" in card_text
+
+
+def test_build_resumes_and_is_deterministic(tmp_path):
+    a = _pool(tmp_path)
+    _build(a, max_shards=1)
+    first = sorted((a / "wav").rglob("*.wav"))
+    stamp = {p: p.stat().st_mtime_ns for p in first}
+    _build(a, max_shards=2)  # resume: shard 0 is kept, shard 1 is added
+    assert all(p.stat().st_mtime_ns == stamp[p] for p in first)
+    assert len(json.loads((a / "corpus.json").read_text())["engines"]) == 1
+    assert len(list((a / "shards").glob("espeak-*.tsv"))) == 2
+    b_parent = tmp_path / "b"
+    b_parent.mkdir()
+    b = _pool(b_parent)
+    _build(b, max_shards=1)
+    for p in first:
+        q = b / p.relative_to(a)
+        assert np.array_equal(sf.read(p)[0], sf.read(q)[0]), p.name
+    with pytest.raises(ValueError, match="seed"):
+        _build(a, seed=4)
+
+
+@pytest.mark.parametrize(
+    ("hanzi", "index", "spoken", "not_spoken"),
+    [
+        ("银行行长还没走", 1, "hang2", "xing2"),
+        ("银行行长还没走", 3, "zhang3", "chang2"),
+        ("银行行长还没走", 4, "hai2", "huan2"),
+        ("他还书给图书馆", 1, "huan2", "hai2"),
+        ("一行人走在路上", 1, "xing2", "hang2"),
+        ("我们重新开始工作", 2, "chong2", "zhong4"),
+        ("音乐让人快乐", 1, "yue4", "le4"),
+    ],
+)
+def test_polyphone_labels_match_espeak_pronunciation(hanzi, index, spoken, not_spoken):
+    label = text.to_pinyin(hanzi)
+    assert label[index] == spoken
+    # espeak's own front end: the phonemes it speaks for the label, syllable by syllable.
+    phones = espeak_phonemes(label)
+    assert len(phones) == len(label)
+
+    def segments(p):  # tone digits vary with context (half third tone, sandhi)
+        return re.sub(r"\d", "", p)
+
+    assert segments(phones[index]) == segments(espeak_phonemes([spoken])[0])
+    assert segments(phones[index]) != segments(espeak_phonemes([not_spoken])[0]) or spoken[-1] != not_spoken[-1]
+
+
+def test_espeak_speaks_every_tone_differently():
+    tones = espeak_tones(espeak_phonemes(["ma1", "ma2", "ma4", "ma5"]))
+    assert len(set(tones)) == 4
+
+
+def test_augmentation_keeps_length_rate_and_labels():
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    pool = [x[::-1].copy(), x * 0.5]
+    seen = set()
+    for _ in range(40):
+        y, recipe = augment.random_chain(x, rng, babble_pool=pool)
+        speed = next((float(s[5:]) for s in recipe.split("+") if s.startswith("speed")), 1.0)
+        assert y.dtype == np.float32 and y.ndim == 1
+        assert abs(len(y) - len(x) / speed) <= 2, recipe
+        assert np.max(np.abs(y)) <= 1.0 and np.all(np.isfinite(y))
+        seen.update(re.match(r"[a-z]+", s).group(0) for s in recipe.split("+"))
+    assert {"speed", "rev", "noise", "gain"} <= seen
+    for fn in (augment.telephone, lambda v: augment.codec_roundtrip(v, "mp3", 32),
+               lambda v: augment.codec_roundtrip(v, "opus", 12), lambda v: augment.reverberate(v, augment.synthetic_rir(0.5, rng))):
+        assert len(fn(x)) == len(x)
+    assert len(augment.change_voice(x, 1.1, 200)) == pytest.approx(len(x), abs=2)
+
+
+def test_noise_is_mixed_at_the_requested_snr():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(16000).astype(np.float32) * 0.1
+    n = augment.coloured_noise(16000, 1.0, rng)
+    y = augment.add_noise(x, n, 10.0)
+    snr = 10 * np.log10(np.sum(x**2) / np.sum((y - x) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.01)
+    with pytest.raises(ValueError, match="noise has"):
+        augment.add_noise(x, n[:100], 10.0)
+
+
+def test_check_audio_rejects_broken_synthesis():
+    assert builder.check_audio(np.zeros(16000, np.float32), 5) == "silent"
+    assert "s for 5 syllables" in builder.check_audio(np.full(16000 * 20, 0.1, np.float32), 5)
+    assert builder.check_audio(np.full(16000, np.nan, np.float32), 5) == "non-finite samples"
+    assert builder.check_audio(np.full(16000, 0.1, np.float32), 5) is None
+
+
+def test_balanced_selection_covers_more_syllables_than_taking_the_first():
+    sents = [text.Sentence(str(i), "x" * 4, p, "t") for i, p in enumerate(
+        [("de5", "de5", "shi4", "shi4")] * 50 + [("lve4", "nve4", "zhuai4", "cuo1"), ("de5", "ren2", "bu4", "le5")]
+    )]
+    picked = text.select_balanced(sents, 3)
+    assert ("lve4", "nve4", "zhuai4", "cuo1") in [s.pinyin for s in picked]
+
+
+def test_clauses_keep_only_hanzi():
+    assert text.split_clauses("今天１２月，我们去北京。OK好的") == ["我们去北京"]
+    with pytest.raises(ValueError, match="no toneful reading"):
+        text.to_pinyin("abc")
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    from asrt_service.cli.build_corpus import main
+
+    with pytest.raises(SystemExit):
+        main(["x", "--engine", "espeak", "--hours", "-1"])
+    assert "--hours must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["x", "--engine", "nosuch", "--hours", "1"])
+
+
+def test_espeak_binary_really_runs():
+    out = subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-q", "-x", "ni3 hao3"], capture_output=True, text=True)
+    assert out.returncode == 0 and "n'i" in out.stdout
