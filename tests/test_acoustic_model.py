@@ -1,0 +1,213 @@
+"""Acoustic model: shapes, ASRT-compatible weights, save/load, inference, CTC decoding."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from asrt_service import acoustic_model as am
+from asrt_service.errors import ModelNotFound
+from asrt_service.vocab import Vocabulary, build_default_vocabulary
+
+ASRT_FILTERS = (32, 32, 64, 64, 128, 128, 128, 128, 128, 128)
+
+
+def _tiny_vocab(n: int = 31) -> Vocabulary:
+    return Vocabulary(build_default_vocabulary().syllables[:n])
+
+
+@pytest.mark.parametrize("frames", [8, 64, 203, 1600])
+def test_dcnn_output_is_frames_over_stride(frames):
+    spec = am.preset("dcnn_tiny", num_classes=32)
+    model = am.build_model(spec)
+    out = np.asarray(model(np.zeros((2, frames, 80, 1), np.float32)))
+    assert out.shape == (2, frames // 8, 32)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_asrt251bn_layout_matches_protocol():
+    model = am.build_model(am.preset("asrt251bn"))
+    assert model.input_shape == (None, None, 200, 1)
+    for i, filters in enumerate(ASRT_FILTERS):
+        conv = model.get_layer(f"Conv{i}")
+        in_ch = 1 if i == 0 else ASRT_FILTERS[i - 1]
+        assert [tuple(w.shape) for w in conv.weights] == [(3, 3, in_ch, filters), (filters,)]
+        assert model.get_layer(f"BN{i}").epsilon == pytest.approx(0.0002)
+    assert tuple(model.get_layer("Dense0").kernel.shape) == (3200, 128)
+    assert tuple(model.get_layer("Dense1").kernel.shape) == (128, 1428)
+    out = np.asarray(model(np.zeros((1, 1600, 200, 1), np.float32)))
+    assert out.shape == (1, 200, 1428)
+
+
+def _write_asrt_h5(path, rng) -> dict[str, list[np.ndarray]]:
+    """A SpeechModel251bn.model.h5 as Keras 2 ``save_weights`` writes it, random values."""
+    arrays: dict[str, list[np.ndarray]] = {}
+    names: list[str] = ["the_inputs"]
+    in_ch = 1
+    for i, filters in enumerate(ASRT_FILTERS):
+        fan_in = 9 * in_ch
+        arrays[f"Conv{i}"] = [
+            (rng.standard_normal((3, 3, in_ch, filters)) * np.sqrt(2 / fan_in)).astype(np.float32),
+            (rng.standard_normal(filters) * 0.1).astype(np.float32),
+        ]
+        arrays[f"BN{i}"] = [
+            rng.uniform(0.5, 1.5, filters).astype(np.float32),  # gamma
+            (rng.standard_normal(filters) * 0.1).astype(np.float32),  # beta
+            (rng.standard_normal(filters) * 0.1).astype(np.float32),  # moving_mean
+            rng.uniform(0.5, 2.0, filters).astype(np.float32),  # moving_variance
+        ]
+        names += [f"Conv{i}", f"BN{i}", f"activation_{i + 1}"]
+        if i in (1, 3, 5):
+            names.append(f"max_pooling2d_{i}")
+        in_ch = filters
+    arrays["Dense0"] = [
+        (rng.standard_normal((3200, 128)) * np.sqrt(2 / 3200)).astype(np.float32),
+        (rng.standard_normal(128) * 0.1).astype(np.float32),
+    ]
+    arrays["Dense1"] = [
+        (rng.standard_normal((128, 1428)) * np.sqrt(1 / 128)).astype(np.float32),
+        (rng.standard_normal(1428) * 0.1).astype(np.float32),
+    ]
+    names += ["Reshape0", "Dense0", "Dense1", "Activation0"]
+    suffixes = {"Conv": ["kernel"], "BN": ["gamma", "beta", "moving_mean", "moving_variance"], "Dense": ["kernel"]}
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in names], dtype="S")
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.3.1"
+        for n in names:
+            g = f.create_group(n)
+            if n not in arrays:
+                g.attrs["weight_names"] = np.array([], dtype="S")
+                continue
+            kind = n.rstrip("0123456789")
+            weight_names = [f"{n}/{s}:0" for s in suffixes[kind]] + ([f"{n}/bias:0"] if kind != "BN" else [])
+            g.attrs["weight_names"] = np.array([w.encode() for w in weight_names], dtype="S")
+            for w, arr in zip(weight_names, arrays[n], strict=True):
+                g.create_dataset(w, data=arr)
+    return arrays
+
+
+def _conv_same(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    t, f, _ = x.shape
+    xp = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    out = np.zeros((t, f, kernel.shape[-1]), np.float64)
+    for dt in range(3):
+        for df in range(3):
+            out += np.einsum("tfc,co->tfo", xp[dt : dt + t, df : df + f], kernel[dt, df])
+    return out + bias
+
+
+def _asrt_reference(x: np.ndarray, arrays) -> np.ndarray:
+    """SpeechModel251BN's forward pass in numpy, from PROTOCOL.md."""
+    h = x.astype(np.float64)
+    for i in range(10):
+        h = _conv_same(h, *arrays[f"Conv{i}"])
+        gamma, beta, mean, var = arrays[f"BN{i}"]
+        h = np.maximum(gamma * (h - mean) / np.sqrt(var + 0.0002) + beta, 0.0)
+        if i in (1, 3, 5):
+            t, f, c = h.shape
+            h = h[: t // 2 * 2, : f // 2 * 2].reshape(t // 2, 2, f // 2, 2, c).max(axis=(1, 3))
+    h = h.reshape(h.shape[0], -1)
+    h = np.maximum(h @ arrays["Dense0"][0] + arrays["Dense0"][1], 0.0)
+    logits = h @ arrays["Dense1"][0] + arrays["Dense1"][1]
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_loads_asrt_keras2_weights_file(tmp_path):
+    rng = np.random.default_rng(251)
+    weights = tmp_path / "SpeechModel251bn.model.h5"
+    arrays = _write_asrt_h5(weights, rng)
+    syllables = build_default_vocabulary().syllables[:1427]
+    dict_txt = tmp_path / "dict.txt"
+    dict_txt.write_text("".join(f"{s}\t字\n" for s in syllables), encoding="utf-8")
+
+    model = am.AcousticModel.from_asrt(weights, dict_txt)
+
+    assert model.spec.arch == "asrt251bn" and model.spec.feature == "asrt_spectrogram"
+    assert model.vocab.syllables == syllables and model.vocab.blank == 1427
+    for name, expected in arrays.items():
+        got = model.model.get_layer(name).get_weights()
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(g, e)
+    x = rng.standard_normal((2, 24, 200, 1)).astype(np.float32)
+    probs = model.infer(x)
+    assert probs.shape == (2, 3, 1428)
+    for b in range(2):
+        np.testing.assert_allclose(probs[b], _asrt_reference(x[b], arrays), rtol=2e-3, atol=2e-5)
+
+
+def test_asrt_loader_names_the_bad_layer(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = tmp_path / "w.h5"
+    _write_asrt_h5(weights, rng)
+    with h5py.File(weights, "a") as f:
+        del f["Dense0"]["Dense0"]["kernel:0"]
+        f["Dense0"].create_dataset("Dense0/kernel:0", data=np.zeros((100, 128), np.float32))
+    dict_txt = tmp_path / "dict.txt"
+    dict_txt.write_text("".join(f"{s}\t字\n" for s in build_default_vocabulary().syllables[:1427]), encoding="utf-8")
+    with pytest.raises(ValueError, match="Dense0"):
+        am.AcousticModel.from_asrt(weights, dict_txt)
+    with pytest.raises(ModelNotFound):
+        am.AcousticModel.from_asrt(tmp_path / "missing.h5", dict_txt)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    vocab = _tiny_vocab()
+    model = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3, name="tiny")
+    x = np.random.default_rng(1).standard_normal((3, 120, 80, 1)).astype(np.float32)
+    before = model.infer(x)
+    model.save(tmp_path / "m", note="test")
+    cfg = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert cfg["arch"] == "dcnn_fast" and cfg["feature"] == "logmel80" and cfg["time_stride"] == 8
+    loaded = am.AcousticModel.load(tmp_path / "m")
+    assert loaded.spec == model.spec and loaded.vocab.syllables == vocab.syllables and loaded.name == "tiny"
+    np.testing.assert_allclose(loaded.infer(x), before, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelNotFound):
+        am.AcousticModel.load(tmp_path / "nothing")
+
+
+def test_infer_is_traced_once_for_all_shapes():
+    vocab = _tiny_vocab()
+    model = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab)
+    for batch, frames in [(1, 104), (4, 496), (16, 160), (2, 1600)]:
+        out = model.infer(np.zeros((batch, frames, 80, 1), np.float32))
+        assert out.shape == (batch, frames // 8, vocab.num_classes)
+    assert model._compiled().experimental_get_tracing_count() == 1
+    with pytest.raises(ValueError, match="expected"):
+        model.infer(np.zeros((1, 100, 40, 1), np.float32))
+
+
+def test_vocabulary_must_match_output_width():
+    with pytest.raises(ValueError, match="classes"):
+        am.AcousticModel.create(am.preset("dcnn_tiny", 32), _tiny_vocab(10))
+
+
+def _onehot(ids, num_classes=5):
+    return np.eye(num_classes)[ids]
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    blank = 4
+    probs = _onehot([blank, 1, 1, blank, 1, 2, 2, 3, blank, blank, 0])
+    assert am.ctc_greedy(probs) == [1, 1, 2, 3, 0]
+    assert am.ctc_greedy(probs, length=6) == [1, 1, 2]
+    assert am.ctc_greedy(_onehot([blank] * 5)) == []
+
+
+def test_ctc_topk_lists_alternatives_best_first():
+    probs = np.array(
+        [
+            [0.05, 0.6, 0.3, 0.0, 0.05],
+            [0.0, 0.5, 0.1, 0.3, 0.1],
+            [0.0, 0.0, 0.0, 0.1, 0.9],
+            [0.7, 0.0, 0.2, 0.0, 0.1],
+        ]
+    )
+    alts = am.ctc_topk(probs, k=2)
+    assert [a[0][0] for a in alts] == am.ctc_greedy(probs) == [1, 0]
+    assert alts[0] == [(1, pytest.approx(0.6)), (2, pytest.approx(0.3))]
+    assert alts[1] == [(0, pytest.approx(0.7)), (2, pytest.approx(0.2))]
