@@ -50,6 +50,8 @@ class Settings:
         http_threads: waitress worker threads.
         grpc_workers: gRPC thread-pool size (also bounds concurrent streams).
         stream_pause_ms: silence that ends a sentence in gRPC streaming.
+        pad_to_window: pad every clip to the model window (16 s) as ASRT does;
+            only for benchmarking against ASRT-style serving (with max_batch 1).
         log_level: logging level name.
     """
 
@@ -69,6 +71,7 @@ class Settings:
     http_threads: int = 16
     grpc_workers: int = 32
     stream_pause_ms: float = 500.0
+    pad_to_window: bool = False
     log_level: str = "INFO"
 
     @classmethod
@@ -94,6 +97,10 @@ def _convert(name: str, raw: str) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes", "on")
         if "Path" in str(kind):
             return Path(raw).expanduser()
         return raw
@@ -115,13 +122,18 @@ _FLAGS = {
     "--batch-wait-ms": "batch_wait_ms",
     "--queue-size": "queue_size",
     "--log-level": "log_level",
+    "--pad-to-window": "pad_to_window",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser, ports: tuple[str, ...] = ("http", "grpc")) -> None:
     """Add the settings flags; each defaults to None so env/defaults show through."""
+    kinds = {f.name: f.type for f in dataclasses.fields(Settings)}
     for flag, name in _FLAGS.items():
-        parser.add_argument(flag, dest=name, default=None, help=f"(env ASRT_{name.upper()})")
+        if kinds[name] == "bool":
+            parser.add_argument(flag, dest=name, action="store_const", const="true", default=None, help=f"(env ASRT_{name.upper()}=1)")
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=f"(env ASRT_{name.upper()})")
     if ports == ("http",):
         parser.add_argument(
             "--port", dest="http_port", default=None, help="REST port (env ASRT_HTTP_PORT, default 20001)"

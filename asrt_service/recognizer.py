@@ -99,6 +99,8 @@ class Recognizer:
         queue_size: clips waiting before :class:`Overloaded` is raised.
         max_audio_seconds: longest audio accepted by :meth:`load_audio` callers.
         stream_pause_ms: pause that ends a sentence in :meth:`stream`.
+        pad_to_window: pad every clip to the full model window, as ASRT does
+            (benchmark baseline only).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Recognizer:
         queue_size: int = 256,
         max_audio_seconds: float = 600.0,
         stream_pause_ms: float = 500.0,
+        pad_to_window: bool = False,
     ) -> None:
         from .acoustic_model import ctc_greedy  # TensorFlow loads with the model, not with this module
 
@@ -123,6 +126,7 @@ class Recognizer:
         self.batch_wait = batch_wait_ms / 1000.0
         self.max_audio_seconds = max_audio_seconds
         self.stream_pause_frames = int(stream_pause_ms / 10)
+        self.min_batch_frames = self.spec.window_frames if pad_to_window else 0
         # The model window: the longest piece one forward pass sees (16 s for ASRT).
         self.window_seconds = self.spec.window_frames * 0.01
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
@@ -153,6 +157,7 @@ class Recognizer:
             queue_size=settings.queue_size,
             max_audio_seconds=settings.max_audio_seconds,
             stream_pause_ms=settings.stream_pause_ms,
+            pad_to_window=settings.pad_to_window,
         )
 
     @property
@@ -272,7 +277,7 @@ class Recognizer:
             stride = self.spec.time_stride
             quantum = max(PAD_QUANTUM_FRAMES, stride)
             longest = max(j.feats.shape[0] for j in jobs)
-            frames = -(-longest // quantum) * quantum
+            frames = max(-(-longest // quantum) * quantum, self.min_batch_frames)
             batch = np.zeros((len(jobs), frames, self.spec.n_features, 1), np.float32)
             for i, j in enumerate(jobs):
                 batch[i, : j.feats.shape[0], :, 0] = j.feats

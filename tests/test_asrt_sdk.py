@@ -32,6 +32,7 @@ SDK_SCRIPT = textwrap.dedent(
     out["http_language"] = [r.status_code, r.result]
     r = http.recognite(w.str_data, w.sample_rate, w.channels, w.byte_width)
     out["http_all"] = [r.status_code, r.result]
+    out["http_file"] = [[x.status_code, x.result] for x in http.recognite_file(wav)]
     g = asrt_sdk.get_speech_recognizer(grpc_host, grpc_port, "grpc")
     r = g.recognite_speech(w.str_data, w.sample_rate, w.channels, w.byte_width)
     out["grpc_speech"] = [r.status_code, list(r.result_data)]
@@ -39,6 +40,7 @@ SDK_SCRIPT = textwrap.dedent(
     out["grpc_language"] = [r.status_code, r.text_result]
     r = g.recognite(w.str_data, w.sample_rate, w.channels, w.byte_width)
     out["grpc_all"] = [r.status_code, r.text_result]
+    out["grpc_file"] = [[x.status_code, x.text_result] for x in g.recognite_file(wav)]
     chunk = 16000 * 2 // 2  # 0.5 s chunks, as an SDK user streaming a recorder would
     def gen():
         for i in range(0, len(w.str_data), chunk):
@@ -95,6 +97,13 @@ def test_sdk_language_and_all(sdk_results, shipped_recognizer, real_samples):
     assert sdk_results["grpc_language"] == [200000, text]
     assert sdk_results["http_all"] == [200000, text]
     assert sdk_results["grpc_all"] == [200000, text]
+
+
+def test_sdk_recognite_file_splits_into_10s_requests(sdk_results):
+    for key in ("http_file", "grpc_file"):
+        parts = sdk_results[key]
+        assert parts and all(code == 200000 for code, _ in parts), parts
+        assert len("".join(t for _, t in parts)) >= 10
 
 
 def test_sdk_stream(sdk_results):

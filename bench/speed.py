@@ -1,0 +1,186 @@
+"""Serving speed: our dynamic batching vs ASRT-style serving, same weights, same run.
+
+Starts the real server twice as a subprocess (``asrt-service serve``): once as
+shipped (clips run on their real length, concurrent requests batched) and once
+as ASRT serves (every clip padded to 16 s, one at a time: ``--pad-to-window
+--max-batch 1``). Against each it sends real speech clips of 3, 5 and 16 s over
+REST (``/all``, ASRT JSON) and gRPC (``All``) at concurrency 1, 4 and 16, and
+reports latency p50/p95, throughput and the server's peak RSS.
+
+    python bench/speed.py                    # full table (~10 min on 2 cores)
+    python bench/speed.py --quick            # fewer requests per cell
+
+Prints a table and writes ``bench/results/speed.json``. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from asrt_service.audio import decode_file  # noqa: E402
+
+SHARED = Path(os.environ.get("ASRT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clips(seconds_list) -> dict[float, bytes]:
+    """Real THCHS30 speech, concatenated and cut to each length, as int16 PCM."""
+    wavs = sorted((SHARED / "real-dev" / "wav").glob("thchs30_*.wav"))
+    speech = np.concatenate([decode_file(w.read_bytes()).samples for w in wavs])
+    return {s: (speech[: int(s * 16000)] * 32767).astype("<i2").tobytes() for s in seconds_list}
+
+
+class Server:
+    def __init__(self, extra_args: list[str]) -> None:
+        self.http_port, self.grpc_port = free_port(), free_port()
+        env = {**os.environ, "ASRT_HOST": "127.0.0.1", "ASRT_HTTP_PORT": str(self.http_port), "ASRT_GRPC_PORT": str(self.grpc_port), "ASRT_LOG_LEVEL": "WARNING"}
+        exe = Path(sys.executable).with_name("asrt-service")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "asrt_service.cli.main"]
+        self.proc = subprocess.Popen([*cmd, "serve", *extra_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited during start-up")
+            try:
+                if requests.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("server did not become ready")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def run_cell(send, concurrency: int, n_requests: int) -> dict:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one(_):
+        t0 = time.perf_counter()
+        send()
+        dt = time.perf_counter() - t0
+        with lock:
+            latencies.append(dt)
+
+    send()  # warm this shape
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(n_requests)))
+    wall = time.perf_counter() - t0
+    q = statistics.quantiles(latencies, n=20)
+    return {"p50_ms": statistics.median(latencies) * 1000, "p95_ms": q[18] * 1000, "throughput_rps": n_requests / wall, "n": n_requests}
+
+
+def senders(server: Server, pcm: bytes):
+    import grpc
+
+    from asrt_service.proto import asrt_pb2, asrt_pb2_grpc
+
+    session = requests.Session()
+    body = json.dumps({"samples": base64.urlsafe_b64encode(pcm).decode(), "sample_rate": 16000, "channels": 1, "byte_width": 2})
+    url = f"http://127.0.0.1:{server.http_port}/all"
+
+    def rest():
+        r = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=600)
+        assert r.json()["status_code"] == 200000, r.text
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = asrt_pb2_grpc.AsrtGrpcServiceStub(channel)
+    req = asrt_pb2.SpeechRequest(wav_data=asrt_pb2.WavData(samples=pcm, sample_rate=16000, channels=1, byte_width=2))
+
+    def grpc_call():
+        r = stub.All(req, timeout=600)
+        assert r.status_code == 200000, r.status_message
+
+    return {"rest": rest, "grpc": grpc_call}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
+    parser.add_argument("--seconds", type=float, nargs="+", default=[3.0, 5.0, 16.0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "speed.json"))
+    args = parser.parse_args(argv)
+    pcms = clips(args.seconds)
+    variants = {"ours": [], "asrt_style": ["--pad-to-window", "--max-batch", "1"]}
+    rows = []
+    for variant, extra in variants.items():
+        server = Server(extra)
+        try:
+            for seconds, pcm in pcms.items():
+                for proto, send in senders(server, pcm).items():
+                    for conc in args.concurrency:
+                        n = max(conc * (2 if args.quick else 4), 8 if args.quick else 20)
+                        cell = run_cell(send, conc, n)
+                        row = {"variant": variant, "protocol": proto, "clip_s": seconds, "concurrency": conc, **cell}
+                        rows.append(row)
+                        print(f"{variant:10} {proto:4} {seconds:4.0f}s c={conc:<2} p50={cell['p50_ms']:8.1f}ms p95={cell['p95_ms']:8.1f}ms {cell['throughput_rps']:7.2f} req/s", flush=True)
+            rss = server.peak_rss_mb()
+            for r in rows:
+                if r["variant"] == variant:
+                    r["server_peak_rss_mb"] = rss
+        finally:
+            server.stop()
+
+    print()
+    print(f"{'clip':>5} {'proto':5} {'conc':>4} | {'p50 ours':>9} {'p50 asrt':>9} {'x':>5} | {'rps ours':>8} {'rps asrt':>8} {'x':>5}")
+    print("-" * 72)
+    summary = []
+    for seconds in args.seconds:
+        for proto in ("rest", "grpc"):
+            for conc in args.concurrency:
+                a = next(r for r in rows if r["variant"] == "ours" and r["protocol"] == proto and r["clip_s"] == seconds and r["concurrency"] == conc)
+                b = next(r for r in rows if r["variant"] == "asrt_style" and r["protocol"] == proto and r["clip_s"] == seconds and r["concurrency"] == conc)
+                lat_x, thr_x = b["p50_ms"] / a["p50_ms"], a["throughput_rps"] / b["throughput_rps"]
+                summary.append({"clip_s": seconds, "protocol": proto, "concurrency": conc, "p50_speedup": lat_x, "throughput_gain": thr_x})
+                print(f"{seconds:5.0f} {proto:5} {conc:4} | {a['p50_ms']:9.1f} {b['p50_ms']:9.1f} {lat_x:5.1f} | {a['throughput_rps']:8.2f} {b['throughput_rps']:8.2f} {thr_x:5.1f}")
+    rss = {v: next(r["server_peak_rss_mb"] for r in rows if r["variant"] == v) for v in variants}
+    print(f"\nserver peak RSS: ours {rss['ours']:.0f} MB, asrt_style {rss['asrt_style']:.0f} MB")
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "rows": rows,
+        "summary": summary,
+        "peak_rss_mb": rss,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

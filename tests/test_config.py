@@ -1,0 +1,35 @@
+"""Settings precedence: defaults < ASRT_* environment < command-line flags."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from asrt_service.config import Settings, add_arguments, apply_arguments
+
+
+def test_defaults_match_asrt_ports():
+    s = Settings()
+    assert (s.host, s.http_port, s.grpc_port, s.max_audio_seconds) == ("0.0.0.0", 20001, 20002, 600.0)
+
+
+def test_env_overrides_defaults_and_flags_override_env():
+    env = Settings.from_env({"ASRT_HTTP_PORT": "8080", "ASRT_MAX_AUDIO_SECONDS": "30", "ASRT_PAD_TO_WINDOW": "yes"})
+    assert (env.http_port, env.max_audio_seconds, env.pad_to_window) == (8080, 30.0, True)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ("http",))
+    final = apply_arguments(env, parser.parse_args(["--port", "9090", "--listen", "127.0.0.1"]))
+    assert (final.http_port, final.host, final.max_audio_seconds) == (9090, "127.0.0.1", 30.0)
+
+
+def test_grpc_port_flag_is_asrt_style():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ("grpc",))
+    assert apply_arguments(Settings(), parser.parse_args(["--port", "1234"])).grpc_port == 1234
+
+
+@pytest.mark.parametrize(("name", "value"), [("ASRT_HTTP_PORT", "http"), ("ASRT_MAX_BATCH", "1.5"), ("ASRT_PAD_TO_WINDOW", "maybe")])
+def test_bad_env_values_name_the_variable(name, value):
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
