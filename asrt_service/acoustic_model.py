@@ -72,6 +72,8 @@ class ModelSpec:
         kernel_size: ``dcnn_fast`` 1-D kernel size.
         stem_filters: ``dcnn_fast`` filters of the two strided 2-D convolutions.
         dropout: ``dcnn_fast`` dropout inside residual blocks (training only).
+        bn_momentum: ``dcnn_fast`` batch-norm moving-average momentum (the tiny
+            test spec uses a fast one so a few steps give usable statistics).
     """
 
     arch: str
@@ -85,6 +87,7 @@ class ModelSpec:
     kernel_size: int = 5
     stem_filters: int = 32
     dropout: float = 0.1
+    bn_momentum: float = 0.99
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -123,7 +126,15 @@ def preset(name: str, num_classes: int | None = None) -> ModelSpec:
         return ModelSpec("dcnn_fast", "logmel80", 80, num_classes or 2101)
     if name == "dcnn_tiny":
         return ModelSpec(
-            "dcnn_fast", "logmel80", 80, num_classes or 32, channels=32, blocks=1, kernel_size=3, stem_filters=4
+            "dcnn_fast",
+            "logmel80",
+            80,
+            num_classes or 32,
+            channels=32,
+            blocks=1,
+            kernel_size=3,
+            stem_filters=4,
+            bn_momentum=0.8,
         )
     raise ValueError(f"unknown model preset {name!r}; expected asrt251bn, dcnn_fast or dcnn_tiny")
 
@@ -172,14 +183,14 @@ def _build_dcnn_fast(spec: ModelSpec, inputs):
     x = inputs
     for i in range(2):
         x = layers.Conv2D(spec.stem_filters, 3, strides=2, padding="same", use_bias=False, name=f"Stem{i}")(x)
-        x = layers.BatchNormalization(name=f"StemBN{i}")(x)
+        x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"StemBN{i}")(x)
         x = layers.ReLU(name=f"StemReLU{i}")(x)
     freq = -(-(-(-spec.n_features // 2)) // 2)  # two 'same' stride-2 convolutions
     x = layers.Reshape((-1, freq * spec.stem_filters), name="Flatten")(x)
     x = layers.SeparableConv1D(
         spec.channels, spec.kernel_size, strides=2, padding="same", use_bias=False, name="Down"
     )(x)
-    x = layers.BatchNormalization(name="DownBN")(x)
+    x = layers.BatchNormalization(momentum=spec.bn_momentum, name="DownBN")(x)
     x = layers.ReLU(name="DownReLU")(x)
     for b in range(spec.blocks):
         skip = x
@@ -193,7 +204,7 @@ def _build_dcnn_fast(spec: ModelSpec, inputs):
                 use_bias=False,
                 name=f"Block{b}Conv{j}",
             )(x)
-            x = layers.BatchNormalization(name=f"Block{b}BN{j}")(x)
+            x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"Block{b}BN{j}")(x)
             if j == 0:
                 x = layers.ReLU(name=f"Block{b}ReLU{j}")(x)
         x = layers.Dropout(spec.dropout, name=f"Block{b}Drop")(x)
@@ -224,7 +235,7 @@ def build_model(spec: ModelSpec) -> keras.Model:
 def logits_model(model: keras.Model) -> keras.Model:
     """The same layers as ``model`` (shared weights), ending at the logits."""
     logits = model.get_layer("Probs").input
-    return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+    return keras.Model(model.inputs[0], logits, name=f"{model.name}_logits")
 
 
 def ctc_loss(labels, label_lengths, logits, logit_lengths):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from .datalists import Utterance, find_list_pairs, read_corpus, read_labels_tsv
 
 logger = logging.getLogger(__name__)
 
-CACHE_ROOT = Path.home() / ".cache" / "asrt-service"
+#: Caches and runs; ``ASRT_SERVICE_CACHE`` moves it (tests point it at a temporary folder).
+CACHE_ROOT = Path(os.environ.get("ASRT_SERVICE_CACHE", Path.home() / ".cache" / "asrt-service"))
 FEATURE_VERSION = 1
 PAD_FRAMES = 64
 MAX_LABEL = 1 << 30
@@ -140,8 +142,14 @@ def _cache_path(path: Path, kind: str, cache_dir: Path) -> Path:
     return cache_dir / kind / digest[:2] / f"{digest}.npy"
 
 
-def cached_features(path: Path, kind: str, cache_dir: Path = CACHE_ROOT / "features") -> np.ndarray:
+def feature_cache_dir() -> Path:
+    """Where cached features live (``$ASRT_SERVICE_CACHE/features``, read at call time)."""
+    return Path(os.environ.get("ASRT_SERVICE_CACHE", CACHE_ROOT)) / "features"
+
+
+def cached_features(path: Path, kind: str, cache_dir: Path | None = None) -> np.ndarray:
     """Features of one file, computed once and kept as float16 on disk."""
+    cache_dir = cache_dir or feature_cache_dir()
     cp = _cache_path(Path(path), kind, cache_dir)
     if cp.exists():
         try:
@@ -172,7 +180,7 @@ def prepare_examples(
     time_stride: int = 8,
     max_frames: int = 1600,
     progress: bool = True,
-    cache_dir: Path = CACHE_ROOT / "features",
+    cache_dir: Path | None = None,
 ) -> list[Example]:
     """Load (or compute and cache) features and encode labels.
 

@@ -183,6 +183,15 @@ def recognize_examples(
     return out
 
 
+def mean_ctc_loss(model, examples: Sequence[pipeline.Example], time_stride: int) -> float:
+    """Average per-utterance CTC loss of ``model`` (the softmax model) on ``examples``, no augmentation."""
+    keras = _keras()
+    logits = am.logits_model(model)
+    x, y = pipeline.pack_batch([e.feats.astype(np.float32) for e in examples], [e.labels for e in examples], time_stride)
+    loss = PackedCTCLoss.make()(y, logits(x, training=False))
+    return float(keras.ops.convert_to_numpy(loss))
+
+
 def score_examples(model, examples, vocab: Vocabulary, time_stride: int) -> dict[str, float]:
     """Toneful and toneless SER of ``model`` on ``examples``."""
     hyps = recognize_examples(model, examples, time_stride)
@@ -379,6 +388,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
                 initial_epoch=state.epoch,
                 steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks,
+                shuffle=False,  # the sampler shuffles
                 verbose=0,
             )
     return {

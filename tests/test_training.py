@@ -1,0 +1,198 @@
+"""Training, resuming and evaluating, on a tiny corpus of tone "syllables" made in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asrt_service import acoustic_model as am
+from asrt_service.training import evaluate as ev
+from asrt_service.training import metrics, pipeline
+from asrt_service.training import train as tr
+from asrt_service.training.datalists import Utterance, write_corpus
+from asrt_service.vocab import Vocabulary
+
+SYLLABLES = ("a1", "bo2", "ci3", "de4")
+PITCH = {"a1": 300.0, "bo2": 700.0, "ci3": 1500.0, "de4": 3000.0}
+
+
+def _clip(sylls, rng) -> np.ndarray:
+    rate = 16000
+    parts = [np.zeros(int(0.15 * rate))]
+    for s in sylls:
+        t = np.arange(int(0.25 * rate)) / rate
+        parts.append(0.3 * np.sin(2 * math.pi * PITCH[s] * t) * np.hanning(len(t)))
+        parts.append(np.zeros(int(0.08 * rate)))
+    parts.append(np.zeros(int(0.15 * rate)))
+    wave = np.concatenate(parts)
+    return (wave + 0.003 * rng.standard_normal(len(wave))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(7)
+    utts = []
+    for i in range(16):
+        sylls = tuple(rng.choice(SYLLABLES, size=int(rng.integers(2, 5))))
+        path = root / "wav" / f"u{i:02d}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, _clip(sylls, rng), 16000)
+        utts.append(Utterance(f"u{i:02d}", path, sylls))
+    write_corpus(utts, root / "train.wav.lst", root / "train.syllable.txt")
+    Vocabulary(SYLLABLES).save(root / "vocab.txt")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASRT_SERVICE_CACHE", str(tmp_path / "cache"))
+
+
+def _config(corpus, run_dir, epochs):
+    return tr.TrainConfig(
+        train=[str(corpus / "train.wav.lst")],
+        dev=[str(corpus / "train.wav.lst")],
+        run_dir=str(run_dir),
+        preset="dcnn_tiny",
+        vocab=str(corpus / "vocab.txt"),
+        epochs=epochs,
+        batch_frames=600,
+        total_steps=1000,  # keep the learning rate up: only a few steps are run
+        lr=1e-2,
+        warmup_steps=1,
+        checkpoint_minutes=60,
+        patience=0,
+        augment=False,
+        seed=1,
+    )
+
+
+def test_a_few_steps_lower_the_ctc_loss_and_resume_continues(tiny_corpus, tmp_path):
+    vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
+    spec = am.preset("dcnn_tiny", vocab.num_classes)
+    examples = pipeline.prepare_examples(
+        pipeline.load_source(tiny_corpus / "train.wav.lst"), vocab, spec.feature, progress=False
+    )
+    assert len(examples) == 16
+    initial = am.AcousticModel.create(spec, vocab, seed=1)
+    loss_before = tr.mean_ctc_loss(initial.model, examples, 8)
+
+    run = tmp_path / "run"
+    first = tr.train(_config(tiny_corpus, run, epochs=4), progress=False)
+    steps_per_epoch = first["steps"] // 4
+    assert first["epochs"] == 4 and steps_per_epoch >= 4
+    trained = am.build_model(spec)
+    am.load_weights_h5(trained, run / "ckpt" / "weights.h5")
+    loss_after = tr.mean_ctc_loss(trained, examples, 8)
+    assert loss_after < 0.7 * loss_before, (loss_before, loss_after)
+
+    # Resume for one more epoch: counters, optimizer state and the log carry on.
+    resumed = tr.train(_config(tiny_corpus, run, epochs=5), resume=True, progress=False)
+    assert resumed["epochs"] == 5 and resumed["steps"] == 5 * steps_per_epoch
+    state = json.loads((run / "ckpt" / "state.json").read_text())
+    assert state["global_step"] == 5 * steps_per_epoch
+    assert int(np.load(run / "ckpt" / "optimizer.npz")["v0"]) == 5 * steps_per_epoch  # optimizer iterations
+    log = [json.loads(line) for line in (run / "train.log").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4, 5]
+    best = am.AcousticModel.load(run / "best")
+    assert best.vocab.syllables == SYLLABLES and "training" in best.meta
+
+
+def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        tr.train(_config(tiny_corpus, tmp_path / "empty", epochs=1), resume=True, progress=False)
+
+
+def test_bucket_sampler_pads_per_batch_not_to_16_seconds():
+    rng = np.random.default_rng(0)
+    lengths = [100, 110, 120, 700, 720, 1500]
+    exs = [pipeline.Example(str(i), rng.standard_normal((n, 80)).astype(np.float16), np.array([1, 2])) for i, n in enumerate(lengths)]
+    sampler = pipeline.BucketSampler(exs, batch_frames=1600, augment=pipeline.NO_AUGMENT)
+    shapes = sorted(x.shape[:2] for x, _ in sampler.iterate(repeat=False))
+    assert shapes == [(1, 1536), (2, 768), (3, 128)]
+    for x, y in sampler.iterate(repeat=False):
+        assert x.shape[1] % 64 == 0 and (y[:, 0] <= x.shape[1] // 8).all()
+        assert (y[:, 1:3] == [1, 2]).all() and (y[:, 3:] == -1).all()
+
+
+def test_augmentation_keeps_shapes_ctc_feasible():
+    rng = np.random.default_rng(1)
+    feats = rng.standard_normal((300, 80)).astype(np.float32)
+    for _ in range(20):
+        out = pipeline.augment_example(feats, 15, pipeline.Augment(), rng)
+        assert out.shape[1] == 80 and out.shape[0] // 8 >= 15
+        assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "distance"),
+    [
+        (["ni3", "hao3"], ["ni3", "hao3"], 0),
+        (["ni3", "hao3"], ["ni2", "hao3"], 1),
+        (["ni3", "hao3"], [], 2),
+        ([], ["a1"], 1),
+        (["a", "b", "c", "d"], ["a", "x", "c", "d", "e"], 2),
+        (["k", "i", "t", "t", "e", "n"], ["s", "i", "t", "t", "i", "n", "g"], 3),
+    ],
+)
+def test_edit_distance(ref, hyp, distance):
+    assert metrics.edit_distance(ref, hyp) == distance
+
+
+def test_error_rates_on_hand_made_cases():
+    refs = [["ni3", "hao3"], ["zhong1", "guo2", "ren2"]]
+    hyps = [["ni2", "hao3"], ["zhong1", "ren2", "min2"]]
+    # toneful: 1 + 2 errors over 5 syllables; toneless: ni2/ni3 agree, so 0 + 2.
+    assert metrics.syllable_error_rate(refs, hyps) == pytest.approx(3 / 5)
+    assert metrics.syllable_error_rate(refs, hyps, toneless=True) == pytest.approx(2 / 5)
+    assert metrics.character_error_rate(["你好，世界。", "中国"], ["你好世界", "中果人"]) == pytest.approx(2 / 6)
+
+
+class _FixedModel:
+    """Stands in for an AcousticModel: returns given pinyin per clip, in order of length."""
+
+    def __init__(self, answers: dict[int, list[str]]) -> None:
+        self.answers = answers
+
+    def features(self, wave):
+        return np.zeros((len(wave) // 160, 80), np.float32)
+
+    def recognize_features(self, feats):
+        return [self.answers[len(f)] for f in feats]
+
+
+class _EchoLM:
+    def decode(self, pinyins):
+        class R:
+            text = "".join({"ni3": "你", "hao3": "好", "ma5": "吗"}.get(p, "？") for p in pinyins)
+
+        return R()
+
+
+def test_evaluate_reports_known_error_rates(tmp_path):
+    (tmp_path / "wav").mkdir()
+    rows = ["id\tlang\tduration_s\ttext\tpinyin"]
+    answers = {}
+    cases = [("u1", "你好", "ni3 hao3", ["ni3", "hao3"]), ("u2", "你好吗", "ni3 hao3 ma5", ["ni2", "hao3"])]
+    for k, (uid, text, pinyin, hyp) in enumerate(cases):
+        n = 16000 + 1600 * k
+        sf.write(tmp_path / "wav" / f"{uid}.wav", np.zeros(n, np.float32), 16000)
+        answers[n // 160] = hyp
+        rows.append(f"{uid}\tzh\t1.0\t{text}\t{pinyin}")
+    rows.append("en1\ten\t1.0\thello\t")
+    (tmp_path / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    items = ev.load_items(tmp_path)
+    assert [i.utt_id for i in items] == ["u1", "u2"] and items[1].text == "你好吗"
+    report = ev.evaluate_items(_FixedModel(answers), items, lm=_EchoLM())
+    # u2: ni2 for ni3 (toneful only) and ma5 deleted -> toneful 2/5, toneless 1/5.
+    assert report["ser"]["rate"] == pytest.approx(2 / 5) and report["ser"]["errors"] == 2
+    assert report["ser_toneless"]["rate"] == pytest.approx(1 / 5)
+    assert report["cer"]["rate"] == pytest.approx(2 / 5)  # u2 decodes to "？好": one substitution, one deletion
+    assert report["ser"]["sentence_accuracy"] == pytest.approx(0.5)
+    assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
