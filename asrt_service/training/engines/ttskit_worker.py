@@ -33,6 +33,8 @@ def main() -> int:
     from ttskit.resource import _speaker_dict
 
     loader = sdk_api.load_models(**sdk_api._global_mspk_kwargs)
+    # Stop decoding only when the gate is sure; speak() cuts at the first likely stop.
+    mellotron._model.decoder.gate_threshold = 0.9
     sr = int(sdk_api._stft.sampling_rate)
     speakers = [name for _, name in sorted(_speaker_dict.items()) if name not in BROKEN]
 
@@ -44,9 +46,20 @@ def main() -> int:
         seq = phkit_sequence(" ".join(pinyin) + " .", cleaner_names="pinyin")
         text = torch.LongTensor(seq)[None]
         spk = loader.get_speaker(speaker)
-        _, mels, gates, _ = mellotron.generate_mel(text, 0, spk, None)
-        gate = gates.cpu().numpy()[0]
-        end = int(np.argmax(gate > 0.5)) or gate.shape[0]
+        _, mels, gates, align = mellotron.generate_mel(text, 0, spk, None)
+        gate = gates.cpu().numpy()[0].reshape(-1)
+        # The stop gate sometimes fires early, cutting the clause short (the
+        # label would then name syllables never spoken). The decoder runs with
+        # a stricter stop threshold (see below); here the cut is the first gate
+        # above 0.5 after ~100 ms per syllable (86 frames/s), faster than anyone reads.
+        min_frames = min(9 * len(pinyin), gate.shape[0] - 1)
+        later = np.nonzero(gate[min_frames:] > 0.5)[0]
+        end = min_frames + int(later[0]) + 1 if len(later) else gate.shape[0]
+        # Attention at the cut must have reached the end of the text, else words are missing.
+        att = align.cpu().numpy()[0]  # (text symbols, frames)
+        reached = int(np.argmax(att[:, end - 1]))
+        if reached < att.shape[0] - 6:
+            raise ValueError(f"attention stopped at symbol {reached} of {att.shape[0]}: clause cut short")
         wav = melgan.generate_wave(mel=mels[:, :, :end])
         return wav.squeeze(0).cpu().numpy().astype(np.float32)
 
