@@ -50,6 +50,8 @@ class Settings:
         http_threads: waitress worker threads.
         grpc_workers: gRPC thread-pool size (also bounds concurrent streams).
         stream_pause_ms: silence that ends a sentence in gRPC streaming.
+        lm_nbest: acoustic alternatives per syllable passed to the language
+            model (0 = greedy pinyin only).
         pad_to_window: pad every clip to the model window (16 s) as ASRT does;
             only for benchmarking against ASRT-style serving (with max_batch 1).
         log_level: logging level name.
@@ -71,6 +73,7 @@ class Settings:
     http_threads: int = 16
     grpc_workers: int = 32
     stream_pause_ms: float = 500.0
+    lm_nbest: int = 0
     pad_to_window: bool = False
     log_level: str = "INFO"
 
@@ -122,6 +125,7 @@ _FLAGS = {
     "--batch-wait-ms": "batch_wait_ms",
     "--queue-size": "queue_size",
     "--log-level": "log_level",
+    "--lm-nbest": "lm_nbest",
     "--pad-to-window": "pad_to_window",
 }
 
@@ -131,7 +135,9 @@ def add_arguments(parser: argparse.ArgumentParser, ports: tuple[str, ...] = ("ht
     kinds = {f.name: f.type for f in dataclasses.fields(Settings)}
     for flag, name in _FLAGS.items():
         if kinds[name] == "bool":
-            parser.add_argument(flag, dest=name, action="store_const", const="true", default=None, help=f"(env ASRT_{name.upper()}=1)")
+            parser.add_argument(
+                flag, dest=name, action="store_const", const="true", default=None, help=f"(env ASRT_{name.upper()}=1)"
+            )
         else:
             parser.add_argument(flag, dest=name, default=None, help=f"(env ASRT_{name.upper()})")
     if ports == ("http",):

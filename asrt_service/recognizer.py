@@ -82,6 +82,23 @@ class LanguageResult:
     unknown: tuple[str, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class PieceResult:
+    """Acoustic model output for one piece of audio.
+
+    Attributes:
+        pinyin: greedy CTC syllables.
+        alternatives: per syllable, the model's best ``(syllable, log-prob)``
+            candidates, greedy one first (n-best input for the language model).
+    """
+
+    pinyin: tuple[str, ...]
+    alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
+
+
+_EMPTY = PieceResult(())
+
+
 @dataclasses.dataclass
 class _Job:
     feats: np.ndarray  # (frames, n_features) float32
@@ -101,6 +118,8 @@ class Recognizer:
         stream_pause_ms: pause that ends a sentence in :meth:`stream`.
         pad_to_window: pad every clip to the full model window, as ASRT does
             (benchmark baseline only).
+        nbest: acoustic alternatives per syllable given to the language model
+            (0 or 1: the greedy pinyin only).
     """
 
     def __init__(
@@ -114,10 +133,12 @@ class Recognizer:
         max_audio_seconds: float = 600.0,
         stream_pause_ms: float = 500.0,
         pad_to_window: bool = False,
+        nbest: int = 0,
     ) -> None:
-        from .acoustic_model import ctc_greedy  # TensorFlow loads with the model, not with this module
+        from .acoustic_model import ctc_topk  # TensorFlow loads with the model, not with this module
 
-        self._ctc_greedy = ctc_greedy
+        self._ctc_topk = ctc_topk
+        self.nbest = nbest
         self.acoustic = acoustic
         self.lm = lm
         self.spec = acoustic.spec
@@ -158,6 +179,7 @@ class Recognizer:
             max_audio_seconds=settings.max_audio_seconds,
             stream_pause_ms=settings.stream_pause_ms,
             pad_to_window=settings.pad_to_window,
+            nbest=settings.lm_nbest,
         )
 
     @property
@@ -174,9 +196,9 @@ class Recognizer:
     def speech(self, audio: Audio) -> list[str]:
         """Audio -> toneful pinyin syllables."""
         per_piece, _, _ = self._acoustic(audio)
-        return [s for piece in per_piece for s in piece]
+        return [s for piece in per_piece for s in piece.pinyin]
 
-    def language(self, pinyins: Sequence[str]) -> LanguageResult:
+    def language(self, pinyins: Sequence[str], extra_words=None) -> LanguageResult:
         """Toneful pinyin -> hanzi; unknown syllables are skipped and reported.
 
         Raises:
@@ -184,17 +206,22 @@ class Recognizer:
         """
         if isinstance(pinyins, (str, bytes)) or not all(isinstance(p, str) for p in pinyins):
             raise BadRequestFormat('the pinyin sequence must be a list of strings such as ["ni3", "hao3"]')
-        result = self.lm.decode(list(pinyins))
+        result = self.lm.decode(list(pinyins), extra_words=extra_words)
         return LanguageResult(result.text, tuple(result.unknown))
 
-    def recognize(self, audio: Audio) -> Transcript:
-        """Audio -> :class:`Transcript` (text, pinyin, segments cut at pauses)."""
+    def recognize(self, audio: Audio, extra_words=None) -> Transcript:
+        """Audio -> :class:`Transcript` (text, pinyin, segments cut at pauses).
+
+        Args:
+            audio: decoded audio.
+            extra_words: custom words for this request, ``(word, pinyin | None, weight)``.
+        """
         t0 = time.perf_counter()
         per_piece, pieces, timings = self._acoustic(audio)
         t1 = time.perf_counter()
         segments = [
-            Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, self.lm.decode(list(syllables)).text, syllables)
-            for (start, end), syllables in zip(pieces, per_piece, strict=True)
+            Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, self._text(piece, extra_words), piece.pinyin)
+            for (start, end), piece in zip(pieces, per_piece, strict=True)
         ]
         timings["language"] = time.perf_counter() - t1
         timings["total"] = time.perf_counter() - t0
@@ -207,6 +234,14 @@ class Recognizer:
             timings=timings,
         )
 
+    def _text(self, piece: PieceResult, extra_words=None) -> str:
+        if not piece.pinyin:
+            return ""
+        if self.nbest > 1:
+            nbest = [alts[: self.nbest] for alts in piece.alternatives]
+            return self.lm.decode(list(piece.pinyin), nbest=nbest, extra_words=extra_words).text
+        return self.lm.decode(list(piece.pinyin), extra_words=extra_words).text
+
     def stream(self) -> StreamSession:
         """A stateful streaming decoder (one per client stream)."""
         return StreamSession(self)
@@ -217,7 +252,7 @@ class Recognizer:
         """Split at pauses, queue every piece, gather pinyin in order.
 
         Returns:
-            (pinyin tuple per piece, [(start, end) sample offsets per piece], timings).
+            ([PieceResult per piece], [(start, end) sample offsets per piece], timings).
         """
         audio_mod.check_duration(audio, self.max_audio_seconds)
         t0 = time.perf_counter()
@@ -230,7 +265,7 @@ class Recognizer:
         """Queue one piece (at most the model window) for the batcher.
 
         Returns:
-            A future resolving to the piece's toneful pinyin (tuple of str).
+            A future resolving to the piece's :class:`PieceResult`.
 
         Raises:
             Overloaded: the queue is full.
@@ -239,7 +274,7 @@ class Recognizer:
         fut: Future = Future()
         feats = features.extract(samples, self.spec.feature)
         if feats.shape[0] == 0:  # shorter than one 25 ms frame
-            fut.set_result(())
+            fut.set_result(_EMPTY)
             return fut
         if not self._worker.is_alive():
             raise NotReady("the recognition worker is not running")
@@ -284,8 +319,12 @@ class Recognizer:
             probs = self.acoustic.infer(batch)
             for i, j in enumerate(jobs):
                 steps = -(-j.feats.shape[0] // stride)
-                ids = self._ctc_greedy(probs[i], steps)
-                j.future.set_result(tuple(self.acoustic.vocab.decode(ids)))
+                syllables = self.acoustic.vocab.syllables
+                alts = tuple(
+                    tuple((syllables[c], float(np.log(max(p, 1e-12)))) for c, p in token)
+                    for token in self._ctc_topk(probs[i], steps, k=max(self.nbest, 1))
+                )
+                j.future.set_result(PieceResult(tuple(a[0][0] for a in alts), alts))
         except Exception as exc:  # a model failure fails this batch, never the worker
             logger.exception("acoustic model failed on a batch of %d", len(jobs))
             for j in jobs:
@@ -357,13 +396,13 @@ class StreamSession:
         self._sentence = np.zeros(0, np.float32)
         return update
 
-    def _decode_pinyin(self, samples: np.ndarray) -> tuple[str, ...]:
+    def _decode(self, samples: np.ndarray) -> PieceResult:
         if len(samples) == 0 or not audio_mod.has_speech(samples):
-            return ()
+            return _EMPTY
         return self.r.submit(samples).result()
 
     def _partial(self) -> StreamUpdate:
-        pinyin = list(self._decode_pinyin(self._sentence))
+        pinyin = list(self._decode(self._sentence).pinyin)
         # Feed the incremental LM only what is new; if the acoustic model
         # revised earlier syllables with more context, start the LM over.
         if self._lm_stream is None or pinyin[: len(self._lm_fed)] != self._lm_fed:
@@ -375,9 +414,9 @@ class StreamSession:
         return StreamUpdate(self._lm_stream.partial, final=False, pinyin=tuple(pinyin))
 
     def _finalize(self, samples: np.ndarray) -> StreamUpdate:
-        pinyin = self._decode_pinyin(samples)
-        text = self.r.lm.decode(list(pinyin)).text if pinyin else ""
+        piece = self._decode(samples)
+        text = self.r._text(piece)
         self._lm_stream, self._lm_fed = None, []
         if text:
             self.finished_text.append(text)
-        return StreamUpdate(text, final=True, pinyin=tuple(pinyin))
+        return StreamUpdate(text, final=True, pinyin=piece.pinyin)
