@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
         "or a folder of audio+.txt; @N repeats it N times per epoch (repeatable)",
     )
     p.add_argument("--dev", action="append", default=[], metavar="SOURCE", help="dev data for early stopping / best model")
+    p.add_argument(
+        "--monitor",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="data scored after every epoch for the log only (never used for selection)",
+    )
     p.add_argument("--run", default="default", help=f"run name (folder under {RUNS_ROOT}) or a path")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     p.add_argument("--arch", default=d.preset, help="model preset: dcnn_fast (default), asrt251bn, dcnn_tiny")
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     config = tr.TrainConfig(
         train=args.train,
         dev=args.dev,
+        monitor=args.monitor,
         run_dir=str(run_dir),
         preset=args.arch,
         init_from=args.init_from,

@@ -59,6 +59,8 @@ class TrainConfig:
             to repeat it N times per epoch.
         dev: sources for early stopping and best-model selection (never the
             test sets you report).
+        monitor: sources scored after every epoch for the log only (learning
+            curves on a test set); never used for selection or stopping.
         run_dir: run folder.
         preset: model preset (``acoustic_model.preset``) for a new model.
         init_from: model directory whose weights start the run (fine-tuning);
@@ -83,6 +85,7 @@ class TrainConfig:
 
     train: list[str]
     dev: list[str] = dataclasses.field(default_factory=list)
+    monitor: list[str] = dataclasses.field(default_factory=list)
     run_dir: str = str(RUNS_ROOT / "default")
     preset: str = "dcnn_fast"
     init_from: str | None = None
@@ -310,6 +313,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             max_minutes=config.max_minutes,
             train=config.train or stored.train,
             dev=config.dev or stored.dev,
+            monitor=config.monitor or stored.monitor,
             total_steps=config.total_steps or stored.total_steps,
         )
         logger.info("resuming %s at epoch %d, step %d", run_dir, state.epoch, state.global_step)
@@ -328,12 +332,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     train_utts = load_sources(config.train)
     examples = pipeline.prepare_examples(train_utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress)
     dev_sets: dict[str, list[pipeline.Example]] = {}
-    for arg in config.dev:
-        path, _ = pipeline.parse_source_arg(arg)
-        utts = pipeline.load_source(path)[: config.dev_max]
-        dev_sets[_source_name(path)] = pipeline.prepare_examples(
-            utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress=False
-        )
+    monitor_sets: dict[str, list[pipeline.Example]] = {}
+    for args, sets in ((config.dev, dev_sets), (config.monitor, monitor_sets)):
+        for arg in args:
+            path, _ = pipeline.parse_source_arg(arg)
+            utts = pipeline.load_source(path)[: config.dev_max]
+            sets[_source_name(path)] = pipeline.prepare_examples(
+                utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress=False
+            )
     hours = sum(len(e.feats) for e in examples) / 100 / 3600
     aug = pipeline.Augment() if config.augment else pipeline.NO_AUGMENT
     sampler = pipeline.BucketSampler(examples, config.batch_frames, aug, seed=config.seed, time_stride=spec.time_stride)
@@ -374,7 +380,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
 
     callbacks = [
         _Progress(state, steps_per_epoch, config.epochs, progress),
-        _Checkpointer(run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours),
+        _Checkpointer(run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours, monitor_sets),
     ]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), update_freq=50))
@@ -471,7 +477,7 @@ class _Progress(_callback_base()):
 class _Checkpointer(_callback_base()):
     """Time-based and end-of-epoch checkpoints, dev evaluation, best model, early stopping."""
 
-    def __init__(self, run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours) -> None:
+    def __init__(self, run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours, monitor_sets) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.served = model
@@ -481,6 +487,7 @@ class _Checkpointer(_callback_base()):
         self.spec = spec
         self.vocab = vocab
         self.dev_sets = dev_sets
+        self.monitor_sets = monitor_sets
         self.hours = hours
         self.last_save = time.monotonic()
         self.last_tick = time.monotonic()
@@ -523,6 +530,13 @@ class _Checkpointer(_callback_base()):
                 record[f"dev_{name}_ser_toneless"] = round(s["ser_toneless"], 4)
                 logs[f"dev_{name}_ser"] = s["ser"]
                 logs[f"dev_{name}_ser_toneless"] = s["ser_toneless"]
+        for name, exs in self.monitor_sets.items():
+            if exs:
+                s = score_examples(self.served, exs, self.vocab, self.spec.time_stride)
+                record[f"monitor_{name}_ser"] = round(s["ser"], 4)
+                record[f"monitor_{name}_ser_toneless"] = round(s["ser_toneless"], 4)
+                logs[f"monitor_{name}_ser"] = s["ser"]
+                logs[f"monitor_{name}_ser_toneless"] = s["ser_toneless"]
         if not interrupted:
             self.state.epoch = epoch + 1
         self.state.history.append(record)
