@@ -131,7 +131,7 @@ def create_app(settings: Settings, recognizer) -> Flask:
         audio = v1_audio()
         check_duration(audio, settings.max_audio_seconds)
         g.audio_s = audio.duration_s
-        t = engine().recognize(audio)
+        t = engine().recognize(audio, extra_words=v1_words())
         return {
             "text": t.text,
             "pinyin": list(t.pinyin),
@@ -157,7 +157,7 @@ def create_app(settings: Settings, recognizer) -> Flask:
         seq = body.get("pinyin") if isinstance(body, dict) else None
         if not isinstance(seq, list):
             raise BadRequestFormat('expected a JSON object {"pinyin": ["ni3", "hao3"]}')
-        result = engine().language(seq)
+        result = engine().language(seq, extra_words=wire.parse_words(body.get("words")))
         return {"text": result.text, "unknown": list(result.unknown)}
 
     @app.get("/v1/models")
@@ -177,6 +177,21 @@ def create_app(settings: Settings, recognizer) -> Flask:
                 }
             ]
         }
+
+    def v1_words():
+        """Custom words for this request: form field or JSON field ``words``."""
+        if request.files or request.form:
+            raw = request.form.get("words")
+            if raw and raw.lstrip().startswith("["):
+                try:
+                    raw = json.loads(raw)
+                except json.JSONDecodeError:
+                    raise BadRequestFormat("form field 'words' is not valid JSON") from None
+            return wire.parse_words(raw)
+        if request.is_json:
+            body = json_body()
+            return wire.parse_words(body.get("words")) if isinstance(body, dict) else None
+        return wire.parse_words(request.args.get("words"))
 
     def v1_audio() -> Audio:
         """A multipart upload (field ``file``), a raw audio body, or ASRT-style JSON."""

@@ -81,6 +81,43 @@ def stream_chunk(wav: asrt_pb2.WavData) -> tuple[np.ndarray, int]:
     return mono, rate
 
 
+def parse_words(value: object) -> list[tuple[str, str | None, float]] | None:
+    """Per-request custom words for the language model.
+
+    Accepts a list whose items are ``"word [pinyin ...] [weight]"`` strings or
+    ``{"word", "pinyin", "weight"}`` objects, or one string of such lines.
+
+    Raises:
+        BadRequestFormat: anything else.
+    """
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        value = [line for line in value.splitlines() if line.strip()]
+    if not isinstance(value, list):
+        raise BadRequestFormat("'words' must be a list of words (strings or {word, pinyin, weight} objects)")
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            word, pinyin, weight = item.get("word"), item.get("pinyin"), item.get("weight", 1.0)
+            if isinstance(pinyin, list):
+                pinyin = " ".join(pinyin)
+        elif isinstance(item, str):
+            parts = item.split()
+            word, pinyin, weight = parts[0], None, 1.0
+            rest = parts[1:]
+            if rest:
+                try:
+                    weight, rest = float(rest[-1]), rest[:-1]
+                except ValueError:
+                    pass
+            pinyin = " ".join(rest) or None
+        else:
+            raise BadRequestFormat(f"custom word must be a string or an object, got {item!r}")
+        out.append((word, pinyin, weight))
+    return out
+
+
 def error_status(exc: BaseException) -> tuple[int, str]:
     """ASRT (status_code, status_message) for any exception; unexpected ones are logged."""
     if isinstance(exc, AsrtError):

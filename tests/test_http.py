@@ -314,3 +314,37 @@ def test_openapi_covers_every_flask_route(tiny_recognizer):
         assert path in spec["paths"], f"{rule.rule} missing from openapi.json"
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in spec["paths"][path], f"{method} {rule.rule} missing from openapi.json"
+
+
+def test_v1_language_custom_words_per_request(url):
+    base = requests.post(url + "/v1/language", json={"pinyin": ["tian1", "qi4"]}, timeout=10).json()["text"]
+    assert base == "天气"
+    r = requests.post(
+        url + "/v1/language", json={"pinyin": ["tian1", "qi4"], "words": ["添器 tian1 qi4 1000"]}, timeout=10
+    )
+    assert r.json()["text"] == "添器"
+    r = requests.post(
+        url + "/v1/language",
+        json={"pinyin": ["tian1", "qi4"], "words": [{"word": "添器", "pinyin": ["tian1", "qi4"], "weight": 1000}]},
+        timeout=10,
+    )
+    assert r.json()["text"] == "添器"
+    # the custom word was for that request only
+    assert requests.post(url + "/v1/language", json={"pinyin": ["tian1", "qi4"]}, timeout=10).json()["text"] == "天气"
+
+
+def test_v1_bad_custom_words(url):
+    r = requests.post(url + "/v1/language", json={"pinyin": ["tian1"], "words": {"a": 1}}, timeout=10)
+    assert r.status_code == 400 and "words" in r.json()["error"]["message"]
+    r = requests.post(url + "/v1/language", json={"pinyin": ["tian1"], "words": ["添器 tian1 qi4 -3"]}, timeout=10)
+    assert r.status_code == 400 and "positive" in r.json()["error"]["message"]
+
+
+def test_v1_recognize_accepts_words_field(url):
+    r = requests.post(
+        url + "/v1/recognize",
+        files={"file": ("a.wav", wav_bytes(tone(1.0)))},
+        data={"words": "添器 tian1 qi4 5"},
+        timeout=30,
+    )
+    assert r.status_code == 200
