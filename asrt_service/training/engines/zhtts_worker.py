@@ -63,6 +63,9 @@ def main() -> int:
             continue
         try:
             req = json.loads(line)
+            if req.get("phonemes_only"):
+                print(json.dumps({"ok": True, "phonemes": phones(req["pinyin"])}), flush=True)
+                continue
             p = req.get("params", {})
             audio = speak(req["pinyin"], float(p.get("speed", 1.0)), float(p.get("energy", 1.0)))
             sf.write(req["out"], audio.astype(np.float32), tts.sample_rate, subtype="FLOAT")
