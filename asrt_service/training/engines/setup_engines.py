@@ -14,6 +14,7 @@ espeak-ng``) and needs no environment.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -73,12 +74,28 @@ def setup(engine: str, force: bool = False) -> Path:
     if not py.exists():
         d.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([find_python311(), "-m", "venv", str(d)], check=True)
-    for req, flags in STEPS[engine]:
-        target = ["-r", str(HERE / req)] if req.endswith(".txt") else [req]
-        logger.info("%s: pip install %s", engine, " ".join([*flags, *target]))
-        subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", *flags, *target], check=True)
+    stamp = d / ".asrt-setup"
+    want = _fingerprint(engine)
+    if stamp.exists() and stamp.read_text() == want:
+        logger.info("%s: environment up to date (%s)", engine, d)
+    else:
+        for req, flags in STEPS[engine]:
+            target = ["-r", str(HERE / req)] if req.endswith(".txt") else [req]
+            logger.info("%s: pip install %s", engine, " ".join([*flags, *target]))
+            subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", *flags, *target], check=True)
     smoke(engine)
+    stamp.write_text(want)
     return d
+
+
+def _fingerprint(engine: str) -> str:
+    """Hash of the install steps and requirement files: a changed pin redoes the install."""
+    h = hashlib.sha256()
+    for req, flags in STEPS[engine]:
+        h.update(f"{req} {flags}\n".encode())
+        if req.endswith(".txt"):
+            h.update((HERE / req).read_bytes())
+    return h.hexdigest()
 
 
 def smoke(engine: str) -> dict:
