@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -166,9 +167,7 @@ class CropTime(layers.Layer):
 def _build_asrt251bn(spec: ModelSpec, inputs):
     x = inputs
     for i, filters in enumerate(_ASRT_FILTERS):
-        x = layers.Conv2D(
-            filters, 3, padding="same", use_bias=True, kernel_initializer="he_normal", name=f"Conv{i}"
-        )(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=True, kernel_initializer="he_normal", name=f"Conv{i}")(x)
         x = layers.BatchNormalization(epsilon=_ASRT_BN_EPSILON, name=f"BN{i}")(x)
         x = layers.ReLU(name=f"ReLU{i}")(x)
         if i in _ASRT_POOL_AFTER:
@@ -185,11 +184,11 @@ def _build_dcnn_fast(spec: ModelSpec, inputs):
         x = layers.Conv2D(spec.stem_filters, 3, strides=2, padding="same", use_bias=False, name=f"Stem{i}")(x)
         x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"StemBN{i}")(x)
         x = layers.ReLU(name=f"StemReLU{i}")(x)
-    freq = -(-(-(-spec.n_features // 2)) // 2)  # two 'same' stride-2 convolutions
+    freq = math.ceil(math.ceil(spec.n_features / 2) / 2)  # two 'same' stride-2 convolutions
     x = layers.Reshape((-1, freq * spec.stem_filters), name="Flatten")(x)
-    x = layers.SeparableConv1D(
-        spec.channels, spec.kernel_size, strides=2, padding="same", use_bias=False, name="Down"
-    )(x)
+    x = layers.SeparableConv1D(spec.channels, spec.kernel_size, strides=2, padding="same", use_bias=False, name="Down")(
+        x
+    )
     x = layers.BatchNormalization(momentum=spec.bn_momentum, name="DownBN")(x)
     x = layers.ReLU(name="DownReLU")(x)
     for b in range(spec.blocks):
@@ -388,7 +387,9 @@ def load_weights_h5(model: keras.Model, path: str | Path) -> None:
                 raise ValueError(f"{path}: layer {lname!r} lacks weight {w.name!r}")
             arr = stored[lname][w.name]
             if tuple(arr.shape) != tuple(w.shape):
-                raise ValueError(f"{path}: layer {lname!r} weight {w.name!r} has shape {arr.shape}, model needs {tuple(w.shape)}")
+                raise ValueError(
+                    f"{path}: layer {lname!r} weight {w.name!r} has shape {arr.shape}, model needs {tuple(w.shape)}"
+                )
             values.append(arr)
         layer.set_weights(values)
 

@@ -74,13 +74,13 @@ def frame_signal(x: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:n]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hamming() -> np.ndarray:
     # ASRT's window is the symmetric Hamming window 0.54 - 0.46 cos(2 pi n / (N - 1)).
     return np.hamming(WINDOW).astype(np.float64)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hann() -> np.ndarray:
     return np.hanning(WINDOW + 2)[1:-1].astype(np.float32)
 
@@ -93,7 +93,7 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mel_filterbank(n_mels: int = 80, n_fft: int = 512, fmin: float = 20.0, fmax: float = 7600.0) -> np.ndarray:
     """Triangular mel filters (HTK mel scale), peak 1.
 

@@ -27,13 +27,12 @@ from pathlib import Path
 
 
 def measure(arch: str, train_steps: int, infer_runs: int) -> dict:
+    import keras
     import numpy as np
 
     from asrt_service import acoustic_model as am
     from asrt_service.training import train as tr
     from asrt_service.vocab import Vocabulary, build_default_vocabulary
-
-    import keras
 
     spec = am.preset(arch)
     vocab = Vocabulary(build_default_vocabulary().syllables[: spec.num_classes - 1]) if arch == "dcnn_fast" else None
@@ -96,7 +95,9 @@ def main() -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     rows = [measure(a, args.train_steps, args.infer_runs) for a in args.archs]
-    header = f"{'arch':<11}{'params':>10}{'step 8x5s':>11}{'min/audio-h/epoch':>19}{'5 s clip':>10}{'RTF':>9}{'16x5s':>9}"
+    header = (
+        f"{'arch':<11}{'params':>10}{'step 8x5s':>11}{'min/audio-h/epoch':>19}{'5 s clip':>10}{'RTF':>9}{'16x5s':>9}"
+    )
     print(header)
     for r in rows:
         print(

@@ -111,7 +111,10 @@ def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
 def test_bucket_sampler_pads_per_batch_not_to_16_seconds():
     rng = np.random.default_rng(0)
     lengths = [100, 110, 120, 700, 720, 1500]
-    exs = [pipeline.Example(str(i), rng.standard_normal((n, 80)).astype(np.float16), np.array([1, 2])) for i, n in enumerate(lengths)]
+    exs = [
+        pipeline.Example(str(i), rng.standard_normal((n, 80)).astype(np.float16), np.array([1, 2]))
+        for i, n in enumerate(lengths)
+    ]
     sampler = pipeline.BucketSampler(exs, batch_frames=1600, augment=pipeline.NO_AUGMENT)
     shapes = sorted(x.shape[:2] for x, _ in sampler.iterate(repeat=False))
     assert shapes == [(1, 1536), (2, 768), (3, 128)]

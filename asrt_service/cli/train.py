@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="training data: a *.wav.lst file, a folder of list files, a folder with labels.tsv, "
         "or a folder of audio+.txt; @N repeats it N times per epoch (repeatable)",
     )
-    p.add_argument("--dev", action="append", default=[], metavar="SOURCE", help="dev data for early stopping / best model")
+    p.add_argument(
+        "--dev", action="append", default=[], metavar="SOURCE", help="dev data for early stopping / best model"
+    )
     p.add_argument(
         "--monitor",
         action="append",
@@ -43,13 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", default=None, metavar="MODEL_DIR", help="start from a trained model (fine-tune)")
     p.add_argument("--vocab", default=None, help="vocabulary file for a new model (default: our 2100 syllables)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training data (default %(default)s)")
-    p.add_argument("--batch-frames", type=int, default=d.batch_frames, help="padded frames per batch (default %(default)s)")
+    p.add_argument(
+        "--batch-frames", type=int, default=d.batch_frames, help="padded frames per batch (default %(default)s)"
+    )
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--total-steps", type=int, default=None, help="steps the LR schedule plans for (default epochs x steps/epoch)")
+    p.add_argument(
+        "--total-steps", type=int, default=None, help="steps the LR schedule plans for (default epochs x steps/epoch)"
+    )
     p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
-    p.add_argument("--patience", type=int, default=d.patience, help="epochs without dev improvement before stopping (0 = off)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training time")
+    p.add_argument(
+        "--patience", type=int, default=d.patience, help="epochs without dev improvement before stopping (0 = off)"
+    )
+    p.add_argument(
+        "--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training time"
+    )
     p.add_argument("--no-augment", action="store_true", help="turn off SpecAugment and warping")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None, help="TensorFlow CPU threads")

@@ -190,7 +190,9 @@ def mean_ctc_loss(model, examples: Sequence[pipeline.Example], time_stride: int)
     """Average per-utterance CTC loss of ``model`` (the softmax model) on ``examples``, no augmentation."""
     keras = _keras()
     logits = am.logits_model(model)
-    x, y = pipeline.pack_batch([e.feats.astype(np.float32) for e in examples], [e.labels for e in examples], time_stride)
+    x, y = pipeline.pack_batch(
+        [e.feats.astype(np.float32) for e in examples], [e.labels for e in examples], time_stride
+    )
     loss = PackedCTCLoss.make()(y, logits(x, training=False))
     return float(keras.ops.convert_to_numpy(loss))
 
@@ -330,7 +332,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
 
     # Data.
     train_utts = load_sources(config.train)
-    examples = pipeline.prepare_examples(train_utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress)
+    examples = pipeline.prepare_examples(
+        train_utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress
+    )
     dev_sets: dict[str, list[pipeline.Example]] = {}
     monitor_sets: dict[str, list[pipeline.Example]] = {}
     for args, sets in ((config.dev, dev_sets), (config.monitor, monitor_sets)):
