@@ -40,14 +40,11 @@ def _build(root, **kw):
     return builder.build("t", "espeak", 10.0, **args)
 
 
-def test_tiny_espeak_corpus_lists_parse_and_round_trip(tmp_path):
+def test_tiny_espeak_corpus_lists_parse_and_round_trip(tmp_path, monkeypatch):
     root = _pool(tmp_path)
     # Make sure some clauses are held out so both splits are populated.
-    builder.HELDOUT_SENTENCE_MOD, old = 4, builder.HELDOUT_SENTENCE_MOD
-    try:
-        _build(root)
-    finally:
-        builder.HELDOUT_SENTENCE_MOD = old
+    monkeypatch.setattr(builder, "HELDOUT_SENTENCE_MOD", 4)
+    _build(root)
     vocab = build_default_vocabulary()
     train = read_corpus(root / "train.wav.lst", root / "train.syllable.txt")
     held = read_corpus(root / "heldout.wav.lst", root / "heldout.syllable.txt")
@@ -211,3 +208,26 @@ def test_worker_engine_speaks_the_label_pinyin(engine):
         assert builder.check_audio(augment.resample(audio, sr), len(label)) is None
     finally:
         eng.close()
+
+
+def test_renditions_revoice_one_synthesis_with_distinct_presets(monkeypatch):
+    from asrt_service.training.corpus import voices
+    from asrt_service.training.corpus.engines import Voice
+
+    base = [Voice(f"tts-{n}", "tts", n) for n in ("a", "b", "c")]
+    all_voices = [voices.derive(v, p) for v in base for p in voices.PRESETS[:4]]
+    pool = [text.Sentence(text.sentence_id(c), c, text.to_pinyin(c), "t") for c in CLAUSES]
+    monkeypatch.setattr(builder, "HELDOUT_SENTENCE_MOD", 4)
+    job = builder.ShardJob("tts", 2, 0, "/nonexistent", ("tts-c",), None, shard_size=20, renditions=2)
+    plan = builder.shard_plan(job, all_voices, pool)
+    train = [p for p in plan if p[3] == "train"]
+    assert len(train) == 18 and all(p[1].speaker != "c" for p in train)
+    assert [p[1].speaker for p in plan if p[3] == "heldout"] == ["c", "c"]
+    for first, second in zip(train[::2], train[1::2]):
+        assert first[2] == second[2]  # same clause ...
+        assert builder.base_key(first[1]) == builder.base_key(second[1])  # ... same synthesis ...
+        assert first[1].voice_id != second[1].voice_id  # ... two different voices
+    assert len({p[0] for p in plan}) == len(plan)
+    assert builder.renditions_for([[0, 1], [3, 2]], 2) == 1 and builder.renditions_for([[0, 1], [3, 2]], 3) == 2
+    with pytest.raises(ValueError, match="presets per speaker"):
+        builder.shard_plan(builder.ShardJob("tts", 0, 0, "/x", (), None, renditions=5), all_voices, pool)

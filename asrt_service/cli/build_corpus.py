@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, required=True, help="target hours of audio from this engine")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (fixed at creation)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
+    parser.add_argument("--renditions", type=int, default=None,
+                        help="utterances per synthesis, each re-voiced with another voice preset (for slow "
+                        "engines; default: the corpus's current setting, initially 1)")
     parser.add_argument("--heldout-voice", action="append", default=None, help="voice id kept out of training (repeatable)")
     parser.add_argument("--root", type=Path, default=None, help="corpus folder (default: under the cache)")
     parser.add_argument("--ready", action="store_true", help="record the corpus in the READY file after each shard")
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.hours <= 0:
         parser.error(f"--hours must be positive, got {args.hours}")
+    if args.renditions is not None and args.renditions < 1:
+        parser.error(f"--renditions must be at least 1, got {args.renditions}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
@@ -72,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         root = builder.build(
             args.name, args.engine, args.hours, seed=args.seed, jobs=args.jobs,
             heldout_voices=tuple(args.heldout_voice) if args.heldout_voice else None,
-            root=args.root, on_progress=progress, after_shard=after_shard,
+            root=args.root, renditions=args.renditions, on_progress=progress, after_shard=after_shard,
         )
     except (ValueError, EngineUnavailable) as e:
         bar.close()

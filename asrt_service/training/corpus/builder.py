@@ -154,6 +154,7 @@ class ShardJob:
     heldout_voices: tuple[str, ...]
     aug: augment.AugmentConfig
     shard_size: int = SHARD_SIZE
+    renditions: int = 1
 
 
 _ENGINE: Engine | None = None
@@ -185,6 +186,8 @@ def shard_plan(job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]
     offset = _h(job.seed, job.engine, "text") % len(train_s)
     plan = []
     n_held = max(1, int(round(job.shard_size * HELDOUT_SHARE))) if held_v and held_s else 0
+    if job.renditions > 1:
+        return _grouped_plan(job, order, held_v, train_s, held_s, offset, n_held)
     for i in range(job.shard_size - n_held):
         g = job.k * (job.shard_size - n_held) + i
         plan.append((f"{job.engine}-{job.k:05d}-{i:03d}", order[g % len(order)], train_s[(offset + g) % len(train_s)], "train"))
@@ -192,6 +195,53 @@ def shard_plan(job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]
         g = job.k * n_held + i
         plan.append((f"{job.engine}-{job.k:05d}-h{i:02d}", held_v[g % len(held_v)], held_s[g % len(held_s)], "heldout"))
     return plan
+
+
+def base_key(voice: Voice) -> tuple:
+    """What the engine itself synthesizes for a voice (its preset is applied afterwards)."""
+    return (voice.speaker, tuple(p for p in voice.params if p[0] not in voices.PRESET_KEYS))
+
+
+def _grouped_plan(job, order, held_v, train_s, held_s, offset, n_held):
+    """Plan where each synthesis is re-voiced ``job.renditions`` times with different presets.
+
+    For slow engines: one synthesis (the expensive part) yields several
+    utterances by distinct derived voices of the same speaker.
+    """
+    r = job.renditions
+
+    def groups(vs: list[Voice]) -> list[list[Voice]]:
+        by: dict[tuple, list[Voice]] = {}
+        for v in vs:
+            by.setdefault(base_key(v), []).append(v)
+        out = list(by.values())
+        if any(len(g) < r for g in out):
+            raise ValueError(f"{job.engine}: --renditions {r} needs {r} presets per speaker; some have fewer")
+        return out
+
+    plan = []
+    for split, vs, sents, n, tag in (("train", order, train_s, job.shard_size - n_held, ""), ("heldout", held_v, held_s, n_held, "h")):
+        if n == 0:
+            continue
+        gs = groups(vs)
+        n_syn = max(1, n // r)
+        for j in range(n_syn):
+            g = job.k * n_syn + j
+            group = gs[g % len(gs)]
+            sent = sents[((offset if split == "train" else 0) + g) % len(sents)]
+            for q in range(r):
+                v = group[((g // len(gs)) * r + q) % len(group)]
+                plan.append((f"{job.engine}-{job.k:05d}-{tag}{j * r + q:03d}", v, sent, split))
+    return plan
+
+
+def renditions_for(history: list[list[int]], k: int) -> int:
+    """Renditions used by shard ``k``: history is ``[[first_shard, renditions], ...]``."""
+    r = 1
+    for first, n in history:
+        if k >= first:
+            r = n
+    return r
 
 
 def run_shard(job: ShardJob) -> list[Row]:
@@ -209,16 +259,24 @@ def run_shard(job: ShardJob) -> list[Row]:
     out_dir.mkdir(parents=True, exist_ok=True)
     babble_pool: collections.deque[np.ndarray] = collections.deque(maxlen=24)
     rows = []
+    last_key, last_x = None, None
     for utt_id, voice, sent, split in plan:
         seed_parts = [job.seed, _h(job.engine), job.k, _h(utt_id)]
         prng = random.Random(_h(*seed_parts))
         nrng = np.random.default_rng(seed_parts)
-        try:
-            x, sr = engine.synthesize(sent.hanzi, sent.pinyin, voice, prng)
-        except ValueError as e:
-            logger.warning("%s: %s", utt_id, e)
+        key = (sent.sid, base_key(voice))
+        if key == last_key:  # another rendition of the same synthesis
+            x = last_x
+        else:
+            last_key, last_x = key, None
+            try:
+                x, sr = engine.synthesize(sent.hanzi, sent.pinyin, voice, prng)
+            except ValueError as e:
+                logger.warning("%s: %s", utt_id, e)
+                continue
+            x = last_x = trim_silence(augment.resample(x, sr), prng)
+        if x is None:
             continue
-        x = trim_silence(augment.resample(x, sr), prng)
         # Check before the voice change too: Praat cannot analyse pitch in a
         # too-short sound (a TTS stop gate that fired early).
         problem = check_audio(x, len(sent.pinyin))
@@ -291,6 +349,7 @@ def build(
     root: Path | None = None,
     max_shards: int | None = None,
     shard_size: int = SHARD_SIZE,
+    renditions: int | None = None,
     on_progress: Callable[[float], None] | None = None,
     after_shard: Callable[[Path], None] | None = None,
 ) -> Path:
@@ -308,6 +367,9 @@ def build(
         root: explicit corpus folder (tests).
         max_shards: stop after this many shards in total for the engine.
         shard_size: utterances per shard (fixed when the corpus is created).
+        renditions: utterances per synthesis, each re-voiced with another
+            preset of the same speaker; applies to shards not made yet
+            (None keeps the corpus's current setting for the engine, else 1).
         on_progress: called with hours added per finished shard.
         after_shard: called with the corpus folder after the lists are rewritten.
 
@@ -332,6 +394,11 @@ def build(
     have = sum(r.duration for r in read_manifests(root).get(engine, [])) / 3600
     info = meta["engines"].setdefault(engine, {})
     info.update({"heldout_voices": list(held), "augment": dataclasses.asdict(aug)})
+    history = info.setdefault("renditions", [[0, 1]])
+    if renditions is None:
+        renditions = history[-1][1]
+    if history[-1][1] != renditions:
+        history.append([max(done, default=-1) + 1, renditions])
     meta_path.write_text(json.dumps(meta, indent=1))
     if on_progress:
         on_progress(have)
@@ -340,7 +407,7 @@ def build(
         k = 0
         while max_shards is None or k < max_shards:
             if k not in done:
-                yield ShardJob(engine, k, seed, str(root), held, aug, shard_size)
+                yield ShardJob(engine, k, seed, str(root), held, aug, shard_size, renditions_for(history, k))
             k += 1
 
     it = jobs_iter()

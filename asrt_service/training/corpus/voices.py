@@ -28,6 +28,8 @@ class VoicePreset:
 
 
 IDENTITY = VoicePreset("orig", 1.0, 0.0)
+# Voice.params keys that a preset adds (everything else is the engine's own setting).
+PRESET_KEYS = frozenset({"formant", "pitch_hz", "pitch_range"})
 
 # Spread over adult male, adult female and child-like voices. Formant ratios
 # beyond ~0.82 / 1.25 start to sound synthetic, so the presets stay inside.
