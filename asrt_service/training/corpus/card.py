@@ -94,6 +94,9 @@ def write_card(root: Path) -> Path:
               "has 2 cores, so one machine-hour is up to 2 CPU hours.", ""]
     for e, s in sorted(stats.items()):
         lines.append(f"- **{e}**: {ENGINE_NOTES.get(e, e)}")
+        hist = meta["engines"].get(e, {}).get("renditions", [[0, 1]])
+        lines.append("  - renditions (utterances per synthesis): "
+                     + ", ".join(f"{n} from shard {first}" for first, n in hist))
         lines.append(f"  - held-out voices: {', '.join(s['heldout_voices']) or 'none'}")
         lines.append(f"  - training voices: {', '.join(s['train_voices'])}")
         lines.append(f"  - sample files: {', '.join(s['samples'])}")
