@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 
 from asrt_service import acoustic_model as am
 from asrt_service.errors import ModelNotFound
-from asrt_service.vocab import Vocabulary, build_default_vocabulary
+from asrt_service.training import evaluate as ev
+from asrt_service.training import metrics, pipeline
+from asrt_service.vocab import Vocabulary, build_default_vocabulary, strip_tone
 
 ASRT_FILTERS = (32, 32, 64, 64, 128, 128, 128, 128, 128, 128)
 
@@ -211,3 +214,45 @@ def test_ctc_topk_lists_alternatives_best_first():
     assert [a[0][0] for a in alts] == am.ctc_greedy(probs) == [1, 0]
     assert alts[0] == [(1, pytest.approx(0.6)), (2, pytest.approx(0.3))]
     assert alts[1] == [(0, pytest.approx(0.7)), (2, pytest.approx(0.2))]
+
+
+# --- the shipped model ------------------------------------------------------------------
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "zh_dcnn_v1"
+SYNTH_CLIPS = Path(__file__).resolve().parent / "data" / "synth-heldout"
+MARGIN = 0.02  # numeric differences between CPUs may flip a few near-ties
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from conftest import _need
+
+    _need(SHIPPED / "model.json", "shipped model")
+    return am.AcousticModel.load(SHIPPED)
+
+
+def _card(model, key):
+    return model.meta["evaluation"][key]
+
+
+def test_shipped_model_recognizes_held_out_synthetic_speech(shipped):
+    items = ev.load_items(SYNTH_CLIPS)
+    assert len(items) == 9
+    report = ev.evaluate_items(shipped, items)
+    claimed = _card(shipped, "tests/data/synth-heldout")
+    assert report["ser"]["rate"] <= claimed["ser"] + MARGIN, report["per_utterance"]
+    assert report["ser_toneless"]["rate"] <= claimed["ser_toneless"] + MARGIN
+
+
+def test_shipped_model_recognizes_real_recordings(shipped, shared_data):
+    items = ev.load_items(shared_data / "real-dev")
+    assert len(items) == 17  # the Mandarin recordings; LJSpeech (English) is skipped
+    report = ev.evaluate_items(shipped, items)
+    claimed = _card(shipped, "real-dev")
+    assert report["ser"]["rate"] <= claimed["ser"] + MARGIN, report["per_utterance"]
+    assert report["ser_toneless"]["rate"] <= claimed["ser_toneless"] + MARGIN
+    # And one recording on its own, as the service would see it.
+    clip = next(i for i in items if i.utt_id == "thchs30_A2_0")
+    hyp = shipped.recognize([pipeline.read_audio(clip.path)])[0]
+    errors = metrics.edit_distance([strip_tone(s) for s in clip.pinyin], [strip_tone(s) for s in hyp])
+    assert errors / len(clip.pinyin) <= claimed["thchs30_A2_0_ser_toneless"] + MARGIN, hyp
