@@ -151,6 +151,8 @@ class Recognizer:
         # The model window: the longest piece one forward pass sees (16 s for ASRT).
         self.window_seconds = self.spec.window_frames * 0.01
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._preparing = 0  # requests computing features, about to queue
+        self._count_lock = threading.Lock()
         self._ready = threading.Event()
         self._worker = threading.Thread(target=self._run, name="acoustic-batcher", daemon=True)
         self._worker.start()
@@ -272,17 +274,22 @@ class Recognizer:
             NotReady: the worker has stopped.
         """
         fut: Future = Future()
-        feats = features.extract(samples, self.spec.feature)
+        with self._count_lock:
+            self._preparing += 1
+        try:
+            feats = features.extract(samples, self.spec.feature)
+            if feats.shape[0] and self._worker.is_alive():
+                self._queue.put_nowait(_Job(feats, fut))
+                return fut
+        except queue.Full:
+            raise Overloaded("the server is busy (request queue full); retry shortly") from None
+        finally:
+            with self._count_lock:
+                self._preparing -= 1
         if feats.shape[0] == 0:  # shorter than one 25 ms frame
             fut.set_result(_EMPTY)
             return fut
-        if not self._worker.is_alive():
-            raise NotReady("the recognition worker is not running")
-        try:
-            self._queue.put_nowait(_Job(feats, fut))
-        except queue.Full:
-            raise Overloaded("the server is busy (request queue full); retry shortly") from None
-        return fut
+        raise NotReady("the recognition worker is not running")
 
     def _warm_up(self) -> None:
         """One forward pass so the first user request does not pay for tracing."""
@@ -294,13 +301,17 @@ class Recognizer:
             if job is None:
                 return
             jobs = [job]
+            # Wait for more only while other requests are still computing their
+            # features: a lone request runs at once, a burst is batched.
             deadline = time.monotonic() + self.batch_wait
             while len(jobs) < self.max_batch:
-                remaining = deadline - time.monotonic()
                 try:
-                    nxt = self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait()
+                    nxt = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    if self._preparing == 0 or time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.0005)
+                    continue
                 if nxt is None:
                     self._queue.put(None)
                     break

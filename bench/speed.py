@@ -1,11 +1,17 @@
 """Serving speed: our dynamic batching vs ASRT-style serving, same weights, same run.
 
-Starts the real server twice as a subprocess (``asrt-service serve``): once as
-shipped (clips run on their real length, concurrent requests batched) and once
-as ASRT serves (every clip padded to 16 s, one at a time: ``--pad-to-window
---max-batch 1``). Against each it sends real speech clips of 3, 5 and 16 s over
-REST (``/all``, ASRT JSON) and gRPC (``All``) at concurrency 1, 4 and 16, and
-reports latency p50/p95, throughput and the server's peak RSS.
+Three servers, one after the other, each a subprocess on the same model files:
+
+- ``ours``: ``asrt-service serve`` as shipped (clips run on their real length,
+  concurrent requests batched);
+- ``ours_padded_serial``: the same server with ``--pad-to-window --max-batch 1``
+  (every clip padded to 16 s, one at a time), to separate the two effects;
+- ``asrt_style``: ``bench/asrt_style_server.py``, the request path of ASRT's own
+  servers (pad to 16 s, one Keras ``predict`` per request, one at a time).
+
+Against each it sends real speech clips of 3, 5 and 16 s over REST (``/all``,
+ASRT JSON) and gRPC (``All``) at concurrency 1, 4 and 16, and reports latency
+p50/p95, throughput and the server's peak RSS.
 
     python bench/speed.py                    # full table (~10 min on 2 cores)
     python bench/speed.py --quick            # fewer requests per cell
@@ -54,12 +60,29 @@ def clips(seconds_list) -> dict[float, bytes]:
 
 
 class Server:
-    def __init__(self, extra_args: list[str]) -> None:
+    def __init__(self, variant: str) -> None:
         self.http_port, self.grpc_port = free_port(), free_port()
-        env = {**os.environ, "ASRT_HOST": "127.0.0.1", "ASRT_HTTP_PORT": str(self.http_port), "ASRT_GRPC_PORT": str(self.grpc_port), "ASRT_LOG_LEVEL": "WARNING"}
-        exe = Path(sys.executable).with_name("asrt-service")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "asrt_service.cli.main"]
-        self.proc = subprocess.Popen([*cmd, "serve", *extra_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "ASRT_HOST": "127.0.0.1",
+            "ASRT_HTTP_PORT": str(self.http_port),
+            "ASRT_GRPC_PORT": str(self.grpc_port),
+            "ASRT_LOG_LEVEL": "WARNING",
+        }
+        serve = [sys.executable, "-m", "asrt_service.cli.main", "serve"]
+        cmd = {
+            "ours": serve,
+            "ours_padded_serial": [*serve, "--pad-to-window", "--max-batch", "1"],
+            "asrt_style": [
+                sys.executable,
+                str(REPO / "bench" / "asrt_style_server.py"),
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+            ],
+        }[variant]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -100,7 +123,12 @@ def run_cell(send, concurrency: int, n_requests: int) -> dict:
         list(pool.map(one, range(n_requests)))
     wall = time.perf_counter() - t0
     q = statistics.quantiles(latencies, n=20)
-    return {"p50_ms": statistics.median(latencies) * 1000, "p95_ms": q[18] * 1000, "throughput_rps": n_requests / wall, "n": n_requests}
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": q[18] * 1000,
+        "throughput_rps": n_requests / wall,
+        "n": n_requests,
+    }
 
 
 def senders(server: Server, pcm: bytes):
@@ -109,7 +137,9 @@ def senders(server: Server, pcm: bytes):
     from asrt_service.proto import asrt_pb2, asrt_pb2_grpc
 
     session = requests.Session()
-    body = json.dumps({"samples": base64.urlsafe_b64encode(pcm).decode(), "sample_rate": 16000, "channels": 1, "byte_width": 2})
+    body = json.dumps(
+        {"samples": base64.urlsafe_b64encode(pcm).decode(), "sample_rate": 16000, "channels": 1, "byte_width": 2}
+    )
     url = f"http://127.0.0.1:{server.http_port}/all"
 
     def rest():
@@ -135,10 +165,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "speed.json"))
     args = parser.parse_args(argv)
     pcms = clips(args.seconds)
-    variants = {"ours": [], "asrt_style": ["--pad-to-window", "--max-batch", "1"]}
+    variants = ["ours", "ours_padded_serial", "asrt_style"]
     rows = []
-    for variant, extra in variants.items():
-        server = Server(extra)
+    for variant in variants:
+        server = Server(variant)
         try:
             for seconds, pcm in pcms.items():
                 for proto, send in senders(server, pcm).items():
@@ -147,7 +177,10 @@ def main(argv=None) -> int:
                         cell = run_cell(send, conc, n)
                         row = {"variant": variant, "protocol": proto, "clip_s": seconds, "concurrency": conc, **cell}
                         rows.append(row)
-                        print(f"{variant:10} {proto:4} {seconds:4.0f}s c={conc:<2} p50={cell['p50_ms']:8.1f}ms p95={cell['p95_ms']:8.1f}ms {cell['throughput_rps']:7.2f} req/s", flush=True)
+                        print(
+                            f"{variant:10} {proto:4} {seconds:4.0f}s c={conc:<2} p50={cell['p50_ms']:8.1f}ms p95={cell['p95_ms']:8.1f}ms {cell['throughput_rps']:7.2f} req/s",
+                            flush=True,
+                        )
             rss = server.peak_rss_mb()
             for r in rows:
                 if r["variant"] == variant:
@@ -155,20 +188,45 @@ def main(argv=None) -> int:
         finally:
             server.stop()
 
-    print()
-    print(f"{'clip':>5} {'proto':5} {'conc':>4} | {'p50 ours':>9} {'p50 asrt':>9} {'x':>5} | {'rps ours':>8} {'rps asrt':>8} {'x':>5}")
-    print("-" * 72)
+    print("\np50 latency (ms) and throughput (req/s); x = ours vs asrt_style")
+    print(
+        f"{'clip':>5} {'proto':5} {'conc':>4} | {'p50 ours':>8} {'padded':>8} {'asrt':>8} {'x':>5} | {'rps ours':>8} {'padded':>8} {'asrt':>8} {'x':>5}"
+    )
+    print("-" * 92)
     summary = []
+
+    def cell(variant, proto, seconds, conc):
+        return next(
+            r
+            for r in rows
+            if r["variant"] == variant
+            and r["protocol"] == proto
+            and r["clip_s"] == seconds
+            and r["concurrency"] == conc
+        )
+
     for seconds in args.seconds:
         for proto in ("rest", "grpc"):
             for conc in args.concurrency:
-                a = next(r for r in rows if r["variant"] == "ours" and r["protocol"] == proto and r["clip_s"] == seconds and r["concurrency"] == conc)
-                b = next(r for r in rows if r["variant"] == "asrt_style" and r["protocol"] == proto and r["clip_s"] == seconds and r["concurrency"] == conc)
+                a, p, b = (cell(v, proto, seconds, conc) for v in variants)
                 lat_x, thr_x = b["p50_ms"] / a["p50_ms"], a["throughput_rps"] / b["throughput_rps"]
-                summary.append({"clip_s": seconds, "protocol": proto, "concurrency": conc, "p50_speedup": lat_x, "throughput_gain": thr_x})
-                print(f"{seconds:5.0f} {proto:5} {conc:4} | {a['p50_ms']:9.1f} {b['p50_ms']:9.1f} {lat_x:5.1f} | {a['throughput_rps']:8.2f} {b['throughput_rps']:8.2f} {thr_x:5.1f}")
+                summary.append(
+                    {
+                        "clip_s": seconds,
+                        "protocol": proto,
+                        "concurrency": conc,
+                        "p50_speedup_vs_asrt_style": lat_x,
+                        "throughput_gain_vs_asrt_style": thr_x,
+                        "p50_speedup_vs_padded_serial": p["p50_ms"] / a["p50_ms"],
+                        "throughput_gain_vs_padded_serial": a["throughput_rps"] / p["throughput_rps"],
+                    }
+                )
+                print(
+                    f"{seconds:5.0f} {proto:5} {conc:4} | {a['p50_ms']:8.1f} {p['p50_ms']:8.1f} {b['p50_ms']:8.1f} {lat_x:5.1f} | "
+                    f"{a['throughput_rps']:8.2f} {p['throughput_rps']:8.2f} {b['throughput_rps']:8.2f} {thr_x:5.1f}"
+                )
     rss = {v: next(r["server_peak_rss_mb"] for r in rows if r["variant"] == v) for v in variants}
-    print(f"\nserver peak RSS: ours {rss['ours']:.0f} MB, asrt_style {rss['asrt_style']:.0f} MB")
+    print("\nserver peak RSS (MB): " + ", ".join(f"{v} {m:.0f}" for v, m in rss.items()))
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
