@@ -92,17 +92,19 @@ class DecodeOptions:
         other_tone_candidates: single characters tried per other tone.
         acoustic_weight: scale of the acoustic log-probabilities in n-best input.
         nbest_max_cost: n-best alternatives costlier than this are ignored.
+        word_penalty: cost per word (positive favours fewer, longer words).
     """
 
     beam: int = 8
-    tone_penalty: float = 4.0
-    neutral_penalty: float = 1.5
+    tone_penalty: float = 4.5
+    neutral_penalty: float = 3.0
     neighbour_penalty: float = 7.0
     neighbours: bool = True
     same_tone_candidates: int = 40
     other_tone_candidates: int = 4
     acoustic_weight: float = 1.0
     nbest_max_cost: float = 12.0
+    word_penalty: float = 2.0
 
 
 # An entry is one (word, reading): (word_id, tones, emit, unigram, backoff).
@@ -206,6 +208,9 @@ class PinyinLM:
             klen += ((keys >> np.uint64(_BASE_BITS * i)) & np.uint64(_BASE_MASK)) != 0
         ent_len = np.repeat(klen, np.diff(self._lex_start))
         self._lex_soff = np.concatenate([[0], np.cumsum(ent_len)])
+        self._lex_keys = keys
+        self._key_len = klen
+        self._prefixes: np.ndarray | None = None
         self._lex_index: dict[int, int] = dict(zip(keys.tolist(), range(len(keys)), strict=True))
         self._tone_of_syl = np.array([split_tone(s)[1] or 0 for s in self._syllables], np.int64)
         self._vec_ids: dict[tuple[float, ...], int] = {}
@@ -468,6 +473,21 @@ class PinyinLM:
             out[i] = tuple(sorted(found))
         return out
 
+    def _key_prefixes(self) -> np.ndarray:
+        """Sorted proper prefixes of every multi-syllable lexicon key (built on first use)."""
+        pref = self._prefixes
+        if pref is None:
+            keys = self._lex_keys
+            parts = []
+            for n in range(1, MAX_WORD_SYLLABLES):
+                longer = keys[self._key_len > n]
+                parts.append(longer & np.uint64((1 << (_BASE_BITS * n)) - 1))
+            pref = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
+            if len(pref) == 0:
+                pref = np.zeros(1, np.uint64)  # key 0 is never a real prefix
+            self._prefixes = pref
+        return pref
+
     def _vec_id(self, vec: tuple[float, ...]) -> int:
         """Intern a tone-cost vector (candidate arrays are cached per vector)."""
         vid = self._vec_ids.get(vec)
@@ -526,7 +546,10 @@ class PinyinLM:
                     rows.append((w, u, bw, e - c))
         if not rows:
             return _EMPTY
-        return np.array(rows, np.float64).T.copy()
+        arr = np.array(rows, np.float64).T.copy()
+        if o.word_penalty:
+            arr[3] -= o.word_penalty
+        return arr
 
     def _candidates(self, key: int, vids: tuple[int, ...]) -> np.ndarray:
         """Cached :meth:`_candidate_array` for a model key and interned tone-cost vectors."""
@@ -812,17 +835,52 @@ class LMStream:
             pos, k = int(self._bp[pos, k]), int(self._bk[pos, k])
         return "".join(reversed(parts))
 
+    def _can_extend(self, p: int) -> bool:
+        """Whether some word starting at position p could still take more syllables.
+
+        True if the syllables from p to the end, read as the search reads
+        them (exact, or with one swapped for an alternative when the word
+        would be short enough for that), begin a longer lexicon or custom word.
+        """
+        j = self._n
+        m = j - p
+        if m >= MAX_WORD_SYLLABLES:
+            return False
+        alts_all = self._alts
+        if any(not alts_all[q] for q in range(p, j)):
+            return False
+        key = self._run_key[p]
+        keys = [key]
+        if m < 4:  # a word of up to 4 syllables may have one swapped syllable
+            for k in range(m):
+                alts = alts_all[p + k]
+                shift = _BASE_BITS * k
+                base_key = key ^ ((alts[0][0] + 1) << shift)
+                keys.extend(base_key | ((b + 1) << shift) for b, _ in alts[1:])
+        lm = self._lm
+        prefixes = lm._key_prefixes()
+        idx = np.searchsorted(prefixes, np.array(keys, np.uint64))
+        idx = np.minimum(idx, len(prefixes) - 1)
+        if bool((prefixes[idx] == np.array(keys, np.uint64)).any()):
+            return True
+        if self._custom.groups:
+            mask = (1 << (_BASE_BITS * m)) - 1
+            longer = [ck for ck in self._custom.groups if ck >> (_BASE_BITS * m)]
+            return any((ck & mask) == k2 for ck in longer for k2 in keys)
+        return False
+
     def _update_stable(self) -> None:
         """Advance the stable prefix to the common ancestor of every live state.
 
-        Words still to come start at one of the last ``MAX_WORD_SYLLABLES``
-        positions, so the final path runs through one of the states there;
-        whatever they all share cannot change.
+        Words still to come start at the last position or at an earlier one
+        whose syllables since then begin a longer word (``_can_extend``), so
+        the final path runs through a state there; whatever all those states
+        share cannot change.
         """
         j = self._n
         lo = max(0, j - MAX_WORD_SYLLABLES + 1)
-        live = self._ss[lo : j + 1] > _NEG / 2
-        nodes = {(lo + int(p), int(k)) for p, k in zip(*np.nonzero(live), strict=True)}
+        positions = [p for p in range(lo, j) if p >= self._stable_pos and self._can_extend(p)] + [j]
+        nodes = {(p, k) for p in positions for k in range(self._K) if self._ss[p, k] > _NEG / 2}
         while len(nodes) > 1:
             top = max(p for p, _ in nodes)
             if top <= self._stable_pos:

@@ -161,10 +161,12 @@ def score(system, items: list[tuple[str, list[str]]], inputs: list[list[str]], r
     """
     t = time.perf_counter()
     outs = []
+    reused = 0
     for x in inputs:
         key = tuple(split_tone(s)[0] for s in x) if system.toneless else None
         if key is not None and key in memo:
             outs.append(memo[key])
+            reused += 1
             continue
         out = system(x)
         if key is not None:
@@ -177,15 +179,17 @@ def score(system, items: list[tuple[str, list[str]]], inputs: list[list[str]], r
         for x in inputs:
             system(x)
         times.append((time.perf_counter() - t) / len(inputs) * 1000)
+    if reused == len(inputs):  # nothing was decoded: no timing to report
+        times = []
     errors = sum(edit_distance(o, ref) for o, (ref, _) in zip(outs, items, strict=True))
     chars = sum(len(ref) for ref, _ in items)
     exact = sum(o == ref for o, (ref, _) in zip(outs, items, strict=True))
     return {
         "char_acc": 1 - errors / chars,
         "sent_acc": exact / len(items),
-        "ms_per_sentence": statistics.median(times),
-        "ms_min": min(times),
-        "ms_max": max(times),
+        "ms_per_sentence": statistics.median(times) if times else None,
+        "ms_min": min(times) if times else None,
+        "ms_max": max(times) if times else None,
         "n": len(items),
         "examples_wrong": [(ref, o) for o, (ref, _) in zip(outs, items, strict=True) if o != ref][:10],
     }
@@ -195,13 +199,20 @@ def chunk_speed(system, syllables: list[str], size: int, repeats: int, limit: in
     chunks = [syllables[i : i + size] for i in range(0, len(syllables) - size + 1, size)][:limit]
     for c in chunks[:20]:
         system(c)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), time.process_time()
         for c in chunks:
             system(c)
         times.append((time.perf_counter() - t) / len(chunks) * 1000)
-    return {"ms_median": statistics.median(times), "ms_min": min(times), "ms_max": max(times), "chunks": len(chunks)}
+        cpu.append((time.process_time() - c0) / len(chunks) * 1000)
+    return {
+        "ms_median": statistics.median(times),
+        "ms_min": min(times),
+        "ms_max": max(times),
+        "cpu_ms_median": statistics.median(cpu),
+        "chunks": len(chunks),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,10 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     for set_name, cond, name, r in rows:
         print(
             f"{set_name:16} {cond:14} {name:24} {r['char_acc'] * 100:6.2f}% {r['sent_acc'] * 100:6.1f}% "
-            f"{r['ms_per_sentence']:8.3f}  {r['n']}"
+            + (f"{r['ms_per_sentence']:8.3f}" if r["ms_per_sentence"] is not None else f"{'(same)':>8}")
+            + f"  {r['n']}"
         )
     for name, r in results["speed_20_syllables"].items():
-        print(f"20-syllable chunk, {name}: {r['ms_median']:.3f} ms (min {r['ms_min']:.3f}, max {r['ms_max']:.3f})")
+        print(
+            f"20-syllable chunk, {name}: {r['ms_median']:.3f} ms wall (min {r['ms_min']:.3f}, "
+            f"max {r['ms_max']:.3f}), {r['cpu_ms_median']:.3f} ms CPU"
+        )
     for name, s in results["load_s"].items():
         print(f"load time, {name}: {s:.3f} s")
     for s in systems:

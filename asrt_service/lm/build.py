@@ -58,16 +58,19 @@ class BuildOptions:
             context) reading; single characters get ``alt_reading_prior`` for
             each of their other dictionary readings.
         alt_reading_prior: see ``reading_prior``.
-        discount: absolute discount discount; None estimates it from the counts
+        discount: absolute discount D; None estimates it from the counts
             (n1 / (n1 + 2 n2)).
+        min_char_reading_prob: floor of P(reading | character) for each
+            dictionary reading of a single character.
     """
 
-    corpus_weight: float = 0.5
-    min_bigram_count: int = 2
+    corpus_weight: float = 0.7
+    min_bigram_count: int = 1
     min_dict_freq: int = 1
     reading_prior: float = 1.0
     alt_reading_prior: float = 0.05
     discount: float | None = None
+    min_char_reading_prob: float = 0.001
     sources: list[str] = field(default_factory=list)
 
 
@@ -229,6 +232,21 @@ def _char_readings() -> dict[str, list[str]]:
     return out
 
 
+def _traditional_chars() -> set[str]:
+    """Characters that are traditional-only: snownlp's zh2hans table maps them to
+    another character, and GB2312 (the basic simplified set) lacks them."""
+    from snownlp.normal.zh import zh2hans
+
+    out = set()
+    for k, v in zh2hans.items():
+        if len(k) == 1 and len(v) == 1 and k != v:
+            try:
+                k.encode("gb2312")
+            except UnicodeEncodeError:
+                out.add(k)
+    return out
+
+
 def estimate(
     counts: Counts,
     dict_freq: dict[str, int],
@@ -254,8 +272,11 @@ def estimate(
     n_dict = sum(dict_words.values()) or 1
     lam = options.corpus_weight if counts.readings else 0.0
     words = set(corpus_word) | set(dict_words)
-    # Words too long for a lattice edge are dropped (they are names and titles).
-    words = {w for w in words if len(w) <= MAX_WORD_SYLLABLES}
+    # Words too long for a lattice edge are dropped (they are names and titles),
+    # and so are words written with traditional characters (jieba's dictionary
+    # has some, e.g. 這), which the service must never output.
+    traditional = _traditional_chars()
+    words = {w for w in words if len(w) <= MAX_WORD_SYLLABLES and not (traditional & set(w))}
     uni: dict[str, float] = {}
     for w in words:
         p = lam * corpus_word.get(w, 0) / n_corpus + (1 - lam) * dict_words.get(w, 0) / n_dict
@@ -302,8 +323,12 @@ def estimate(
                 skipped += 1
                 continue
             p = n / tot
-            if p < 0.01 and len(rc) > 1:
-                continue
+            if len(w) == 1:
+                # Every dictionary reading of a character stays reachable (the
+                # text may never show 佛 read fo2 on its own).
+                p = max(p, options.min_char_reading_prob)
+            elif p < 0.01 and len(rc) > 1:
+                continue  # a rare contextual variant of a word's reading
             lex_keys.append(key_of_bases([base_index[split_tone(s)[0]] for s in syls]))
             lex_word.append(wid[w])
             lex_syls.append([syl_index[s] for s in syls])
@@ -354,7 +379,7 @@ def estimate(
     bg_off = np.zeros(n_vocab + 1, np.int64)
     np.add.at(bg_off, bg_prev + 1, 1)
     np.cumsum(bg_off, out=bg_off)
-    logger.info("bigrams: %d kept of %d (discount=%.3f)", len(rows), len(counts.bigrams), discount)
+    logger.info("bigrams: %d kept of %d (D=%.3f)", len(rows), len(counts.bigrams), discount)
 
     meta = {
         "format": FORMAT_VERSION,
