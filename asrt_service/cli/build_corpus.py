@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=round(args.hours, 3), unit="h", desc=f"{args.name}/{args.engine}", bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} h [{elapsed}<{remaining}]")
 
     def progress(added: float) -> None:
-        bar.update(round(added, 4))
+        # The last shard overshoots the target; keep the bar at 100 %.
+        bar.update(max(0.0, min(round(added, 4), bar.total - bar.n)))
 
     def after_shard(root: Path) -> None:
         hours = builder.write_lists(root)
