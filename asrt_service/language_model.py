@@ -100,8 +100,8 @@ class DecodeOptions:
     neutral_penalty: float = 3.0
     neighbour_penalty: float = 7.0
     neighbours: bool = True
-    same_tone_candidates: int = 40
-    other_tone_candidates: int = 4
+    same_tone_candidates: int = 20
+    other_tone_candidates: int = 3
     acoustic_weight: float = 1.0
     nbest_max_cost: float = 12.0
     word_penalty: float = 2.0

@@ -174,13 +174,15 @@ def score(system, items: list[tuple[str, list[str]]], inputs: list[list[str]], r
         outs.append(out)
     first = (time.perf_counter() - t) / len(inputs) * 1000
     times = [] if system.repeat_timing else [first]
+    cpu = []
     for _ in range(repeats if system.repeat_timing else 0):
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), time.process_time()
         for x in inputs:
             system(x)
         times.append((time.perf_counter() - t) / len(inputs) * 1000)
+        cpu.append((time.process_time() - c0) / len(inputs) * 1000)
     if reused == len(inputs):  # nothing was decoded: no timing to report
-        times = []
+        times, cpu = [], []
     errors = sum(edit_distance(o, ref) for o, (ref, _) in zip(outs, items, strict=True))
     chars = sum(len(ref) for ref, _ in items)
     exact = sum(o == ref for o, (ref, _) in zip(outs, items, strict=True))
@@ -190,6 +192,7 @@ def score(system, items: list[tuple[str, list[str]]], inputs: list[list[str]], r
         "ms_per_sentence": statistics.median(times) if times else None,
         "ms_min": min(times) if times else None,
         "ms_max": max(times) if times else None,
+        "cpu_ms_per_sentence": statistics.median(cpu) if cpu else None,
         "n": len(items),
         "examples_wrong": [(ref, o) for o, (ref, _) in zip(outs, items, strict=True) if o != ref][:10],
     }
@@ -257,11 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     for system in systems:
         results["load_s"][system.name] = system.load_s
 
-    print(f"{'set':16} {'condition':14} {'system':24} {'chars':>7} {'sents':>7} {'ms/sent':>8}  n")
+    print(f"{'set':16} {'condition':14} {'system':24} {'chars':>7} {'sents':>7} {'ms/sent':>8} {'cpu ms':>7}  n")
     for set_name, cond, name, r in rows:
         print(
             f"{set_name:16} {cond:14} {name:24} {r['char_acc'] * 100:6.2f}% {r['sent_acc'] * 100:6.1f}% "
             + (f"{r['ms_per_sentence']:8.3f}" if r["ms_per_sentence"] is not None else f"{'(same)':>8}")
+            + (f" {r['cpu_ms_per_sentence']:7.3f}" if r["cpu_ms_per_sentence"] is not None else f" {'':>7}")
             + f"  {r['n']}"
         )
     for name, r in results["speed_20_syllables"].items():

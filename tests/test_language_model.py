@@ -242,3 +242,26 @@ def test_from_words_tiny_model(tiny):
     assert tiny.decode(["ni3", "hao3"]).text == "你好"
     assert tiny.decode(["shi4"]).text == "是"
     assert tiny.decode(["jie4"]).text == "借"
+
+
+def test_build_lm_cli_from_user_text(tmp_path):
+    from asrt_service.cli.build_lm import main
+
+    text = tmp_path / "domain.txt"
+    lines = ["今天我们去公园散步。", "公园里有很多人在散步，天气很好！", "我们明天还去公园。"]
+    text.write_text("\n".join(lines * 20) + "\n", encoding="utf-8")
+    out = tmp_path / "lm" / "pinyin_lm.npz"
+    args = ["--no-builtin", "--text", str(text), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    lm = PinyinLM.load(out.parent)
+    assert lm.decode("wo3 men5 qu4 gong1 yuan2 san4 bu4".split()).text == "我们去公园散步"
+    # counts are cached per source, so a rerun resumes instead of recounting
+    assert len(list((tmp_path / "cache").glob("counts-*.tsv.gz"))) == 1
+
+
+def test_build_lm_cli_rejects_missing_text(tmp_path, capsys):
+    from asrt_service.cli.build_lm import main
+
+    missing = tmp_path / "nope.txt"
+    assert main(["--no-builtin", "--text", str(missing), "--out", str(tmp_path / "x.npz")]) == 1
+    assert "nope.txt" in capsys.readouterr().err

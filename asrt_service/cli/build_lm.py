@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asrt-service build-lm", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("models/lm/pinyin_lm.npz"), help="model file to write")
     p.add_argument("--text", type=Path, action="append", default=[], help="extra text file (repeatable)")
+    p.add_argument(
+        "--text-repeat", type=int, default=1, help="count --text files N times (weights a small domain text)"
+    )
     p.add_argument("--no-builtin", action="store_true", help="use only --text files (no package corpora)")
     p.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="per-source count cache")
     p.add_argument("--corpus-weight", type=float, default=d.corpus_weight, help="running text share of the unigram")
@@ -45,11 +48,21 @@ def main(argv: list[str] | None = None) -> int:
         min_bigram_count=args.min_bigram_count,
         min_dict_freq=args.min_dict_freq,
     )
+    if args.text_repeat < 1:
+        print(f"--text-repeat must be at least 1, got {args.text_repeat}", file=sys.stderr)
+        return 2
     if not 0.0 <= options.corpus_weight <= 1.0:
         print(f"--corpus-weight must be within [0, 1], got {options.corpus_weight}", file=sys.stderr)
         return 2
     try:
-        meta = build(args.out, args.text, use_builtin=not args.no_builtin, options=options, cache_dir=args.cache_dir)
+        meta = build(
+            args.out,
+            args.text,
+            use_builtin=not args.no_builtin,
+            options=options,
+            cache_dir=args.cache_dir,
+            text_repeat=args.text_repeat,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"build-lm: {exc}", file=sys.stderr)
         return 1

