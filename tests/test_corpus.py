@@ -19,10 +19,26 @@ from asrt_service.vocab import build_default_vocabulary
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
 CLAUSES = [
-    "银行行长还没走", "他长大了就会长高", "我们重新开始工作", "一行人走在路上", "这本书写得很好",
-    "今天天气非常晴朗", "音乐让人快乐", "请把门关上", "调查结果已经公布", "他们还了借的钱",
-    "孩子们在公园里玩", "我们的生活越来越好", "这个问题很难回答", "绿色的草地上开满了花", "春节快到了",
-    "大家都觉得很满意", "这家饭店的菜很好吃", "经济发展速度加快", "老师正在给学生上课", "你能帮我一个忙吗",
+    "银行行长还没走",
+    "他长大了就会长高",
+    "我们重新开始工作",
+    "一行人走在路上",
+    "这本书写得很好",
+    "今天天气非常晴朗",
+    "音乐让人快乐",
+    "请把门关上",
+    "调查结果已经公布",
+    "他们还了借的钱",
+    "孩子们在公园里玩",
+    "我们的生活越来越好",
+    "这个问题很难回答",
+    "绿色的草地上开满了花",
+    "春节快到了",
+    "大家都觉得很满意",
+    "这家饭店的菜很好吃",
+    "经济发展速度加快",
+    "老师正在给学生上课",
+    "你能帮我一个忙吗",
 ]
 
 
@@ -64,7 +80,9 @@ def test_tiny_espeak_corpus_lists_parse_and_round_trip(tmp_path, monkeypatch):
     # write_corpus -> read_corpus gives the same utterances back.
     write_corpus(train, tmp_path / "copy.wav.lst", tmp_path / "copy.syllable.txt")
     again = read_corpus(tmp_path / "copy.wav.lst", tmp_path / "copy.syllable.txt")
-    assert [(u.utt_id, u.path.resolve(), u.pinyin) for u in again] == [(u.utt_id, u.path.resolve(), u.pinyin) for u in train]
+    assert [(u.utt_id, u.path.resolve(), u.pinyin) for u in again] == [
+        (u.utt_id, u.path.resolve(), u.pinyin) for u in train
+    ]
     card_text = card.write_card(root).read_text()
     assert "espeak" in card_text and "Held-out" in card_text
 
@@ -134,8 +152,12 @@ def test_augmentation_keeps_length_rate_and_labels():
         assert np.max(np.abs(y)) <= 1.0 and np.all(np.isfinite(y))
         seen.update(re.match(r"[a-z]+", s).group(0) for s in recipe.split("+"))
     assert {"speed", "rev", "noise", "gain"} <= seen
-    for fn in (augment.telephone, lambda v: augment.codec_roundtrip(v, "mp3", 32),
-               lambda v: augment.codec_roundtrip(v, "opus", 12), lambda v: augment.reverberate(v, augment.synthetic_rir(0.5, rng))):
+    for fn in (
+        augment.telephone,
+        lambda v: augment.codec_roundtrip(v, "mp3", 32),
+        lambda v: augment.codec_roundtrip(v, "opus", 12),
+        lambda v: augment.reverberate(v, augment.synthetic_rir(0.5, rng)),
+    ):
         assert len(fn(x)) == len(x)
     assert len(augment.change_voice(x, 1.1, 200)) == pytest.approx(len(x), abs=2)
 
@@ -159,9 +181,12 @@ def test_check_audio_rejects_broken_synthesis():
 
 
 def test_balanced_selection_covers_more_syllables_than_taking_the_first():
-    sents = [text.Sentence(str(i), "x" * 4, p, "t") for i, p in enumerate(
-        [("de5", "de5", "shi4", "shi4")] * 50 + [("lve4", "nve4", "zhuai4", "cuo1"), ("de5", "ren2", "bu4", "le5")]
-    )]
+    sents = [
+        text.Sentence(str(i), "x" * 4, p, "t")
+        for i, p in enumerate(
+            [("de5", "de5", "shi4", "shi4")] * 50 + [("lve4", "nve4", "zhuai4", "cuo1"), ("de5", "ren2", "bu4", "le5")]
+        )
+    ]
     picked = text.select_balanced(sents, 3)
     assert ("lve4", "nve4", "zhuai4", "cuo1") in [s.pinyin for s in picked]
 
@@ -223,7 +248,7 @@ def test_renditions_revoice_one_synthesis_with_distinct_presets(monkeypatch):
     train = [p for p in plan if p[3] == "train"]
     assert len(train) == 18 and all(p[1].speaker != "c" for p in train)
     assert [p[1].speaker for p in plan if p[3] == "heldout"] == ["c", "c"]
-    for first, second in zip(train[::2], train[1::2]):
+    for first, second in zip(train[::2], train[1::2], strict=True):
         assert first[2] == second[2]  # same clause ...
         assert builder.base_key(first[1]) == builder.base_key(second[1])  # ... same synthesis ...
         assert first[1].voice_id != second[1].voice_id  # ... two different voices

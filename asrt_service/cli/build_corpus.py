@@ -42,15 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, required=True, help="target hours of audio from this engine")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (fixed at creation)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
-    parser.add_argument("--renditions", type=int, default=None,
-                        help="utterances per synthesis, each re-voiced with another voice preset (for slow "
-                        "engines; default: the corpus's current setting, initially 1)")
-    parser.add_argument("--heldout-voice", action="append", default=None, help="voice id kept out of training (repeatable)")
+    parser.add_argument(
+        "--renditions",
+        type=int,
+        default=None,
+        help="utterances per synthesis, each re-voiced with another voice preset (for slow "
+        "engines; default: the corpus's current setting, initially 1)",
+    )
+    parser.add_argument(
+        "--heldout-voice", action="append", default=None, help="voice id kept out of training (repeatable)"
+    )
     parser.add_argument("--root", type=Path, default=None, help="corpus folder (default: under the cache)")
     parser.add_argument("--ready", action="store_true", help="record the corpus in the READY file after each shard")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     if args.hours <= 0:
         parser.error(f"--hours must be positive, got {args.hours}")
@@ -62,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..training.corpus import builder, card
     from ..training.corpus.engines import EngineUnavailable
 
-    bar = tqdm(total=round(args.hours, 3), unit="h", desc=f"{args.name}/{args.engine}", bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} h [{elapsed}<{remaining}]")
+    bar = tqdm(
+        total=round(args.hours, 3),
+        unit="h",
+        desc=f"{args.name}/{args.engine}",
+        bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} h [{elapsed}<{remaining}]",
+    )
 
     def progress(added: float) -> None:
         # The last shard overshoots the target; keep the bar at 100 %.
@@ -76,9 +89,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         root = builder.build(
-            args.name, args.engine, args.hours, seed=args.seed, jobs=args.jobs,
+            args.name,
+            args.engine,
+            args.hours,
+            seed=args.seed,
+            jobs=args.jobs,
             heldout_voices=tuple(args.heldout_voice) if args.heldout_voice else None,
-            root=args.root, renditions=args.renditions, on_progress=progress, after_shard=after_shard,
+            root=args.root,
+            renditions=args.renditions,
+            on_progress=progress,
+            after_shard=after_shard,
         )
     except (ValueError, EngineUnavailable) as e:
         bar.close()

@@ -183,15 +183,33 @@ def codec_roundtrip(x: np.ndarray, codec: str, bitrate_kbps: int) -> np.ndarray:
     pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
     common = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
     encoded = subprocess.run(
-        [*common, "-f", "s16le", "-ar", str(SR), "-ac", "1", "-i", "pipe:0", "-c:a", enc, "-b:a", f"{bitrate_kbps}k",
-         "-f", container, "pipe:1"],
-        input=pcm, capture_output=True,
+        [
+            *common,
+            "-f",
+            "s16le",
+            "-ar",
+            str(SR),
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            enc,
+            "-b:a",
+            f"{bitrate_kbps}k",
+            "-f",
+            container,
+            "pipe:1",
+        ],
+        input=pcm,
+        capture_output=True,
     )
     if encoded.returncode != 0:
         raise RuntimeError(f"ffmpeg {codec} encode failed: {encoded.stderr.decode(errors='replace')[-300:]}")
     decoded = subprocess.run(
         [*common, "-f", container, "-i", "pipe:0", "-f", "s16le", "-ar", str(SR), "-ac", "1", "pipe:1"],
-        input=encoded.stdout, capture_output=True,
+        input=encoded.stdout,
+        capture_output=True,
     )
     if decoded.returncode != 0:
         raise RuntimeError(f"ffmpeg {codec} decode failed: {decoded.stderr.decode(errors='replace')[-300:]}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -73,7 +72,18 @@ class Row:
     pinyin: tuple[str, ...]
 
     def line(self) -> str:
-        return "\t".join([self.utt_id, self.split, self.path, f"{self.duration:.3f}", self.voice, self.sid, self.recipe, " ".join(self.pinyin)])
+        return "\t".join(
+            [
+                self.utt_id,
+                self.split,
+                self.path,
+                f"{self.duration:.3f}",
+                self.voice,
+                self.sid,
+                self.recipe,
+                " ".join(self.pinyin),
+            ]
+        )
 
     @classmethod
     def parse(cls, line: str) -> Row:
@@ -172,7 +182,9 @@ def _worker_engine(name: str, root: Path, seed: int) -> tuple[Engine, list[text.
     return _ENGINE, _POOL
 
 
-def shard_plan(job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]) -> list[tuple[str, Voice, text.Sentence, str]]:
+def shard_plan(
+    job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]
+) -> list[tuple[str, Voice, text.Sentence, str]]:
     """(utt_id, voice, clause, split) for every utterance of one shard; pure function of the job."""
     train_v = [v for v in all_voices if not is_heldout_voice(v.voice_id, job.heldout_voices)]
     held_v = [v for v in all_voices if is_heldout_voice(v.voice_id, job.heldout_voices)]
@@ -190,7 +202,9 @@ def shard_plan(job: ShardJob, all_voices: list[Voice], pool: list[text.Sentence]
         return _grouped_plan(job, order, held_v, train_s, held_s, offset, n_held)
     for i in range(job.shard_size - n_held):
         g = job.k * (job.shard_size - n_held) + i
-        plan.append((f"{job.engine}-{job.k:05d}-{i:03d}", order[g % len(order)], train_s[(offset + g) % len(train_s)], "train"))
+        plan.append(
+            (f"{job.engine}-{job.k:05d}-{i:03d}", order[g % len(order)], train_s[(offset + g) % len(train_s)], "train")
+        )
     for i in range(n_held):
         g = job.k * n_held + i
         plan.append((f"{job.engine}-{job.k:05d}-h{i:02d}", held_v[g % len(held_v)], held_s[g % len(held_s)], "heldout"))
@@ -220,7 +234,10 @@ def _grouped_plan(job, order, held_v, train_s, held_s, offset, n_held):
         return out
 
     plan = []
-    for split, vs, sents, n, tag in (("train", order, train_s, job.shard_size - n_held, ""), ("heldout", held_v, held_s, n_held, "h")):
+    for split, vs, sents, n, tag in (
+        ("train", order, train_s, job.shard_size - n_held, ""),
+        ("heldout", held_v, held_s, n_held, "h"),
+    ):
         if n == 0:
             continue
         gs = groups(vs)
@@ -299,8 +316,13 @@ def run_shard(job: ShardJob) -> list[Row]:
         rows.append(Row(utt_id, split, rel, len(y) / augment.SR, voice.voice_id, sent.sid, recipe, sent.pinyin))
     manifest = root / "shards" / f"{job.engine}-{job.k:05d}.tsv"
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    stats = {"wall_s": time.time() - t0, "cpu_s": _cpu_seconds() + engine.cpu_seconds() - c0,
-             "audio_s": sum(r.duration for r in rows), "planned": len(plan), "written": len(rows)}
+    stats = {
+        "wall_s": time.time() - t0,
+        "cpu_s": _cpu_seconds() + engine.cpu_seconds() - c0,
+        "audio_s": sum(r.duration for r in rows),
+        "planned": len(plan),
+        "written": len(rows),
+    }
     manifest.with_suffix(".json").write_text(json.dumps(stats))
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text("".join(r.line() + "\n" for r in rows), encoding="utf-8")
@@ -345,7 +367,7 @@ def build(
     seed: int = 0,
     jobs: int = 1,
     heldout_voices: tuple[str, ...] | None = None,
-    aug: augment.AugmentConfig = augment.AugmentConfig(),
+    aug: augment.AugmentConfig | None = None,
     root: Path | None = None,
     max_shards: int | None = None,
     shard_size: int = SHARD_SIZE,
@@ -379,11 +401,15 @@ def build(
     Raises:
         ValueError: the seed differs from the corpus's recorded seed.
     """
+    aug = aug or augment.AugmentConfig()
     root = Path(root) if root is not None else corpus_dir(name)
     root.mkdir(parents=True, exist_ok=True)
     meta_path = root / "corpus.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {
-        "name": name, "seed": seed, "shard_size": shard_size, "engines": {}}
+    meta = (
+        json.loads(meta_path.read_text())
+        if meta_path.exists()
+        else {"name": name, "seed": seed, "shard_size": shard_size, "engines": {}}
+    )
     if meta["seed"] != seed:
         raise ValueError(f"corpus {root} was built with seed {meta['seed']}, not {seed}")
     if meta.get("shard_size", SHARD_SIZE) != shard_size:

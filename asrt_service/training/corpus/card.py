@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import os
 import re
@@ -90,22 +89,30 @@ def write_card(root: Path) -> Path:
             f"| {e} | {s['utterances']} | {s['hours'].get('train', 0):.2f} | {s['hours'].get('heldout', 0):.2f} | "
             f"{len(s['train_voices'])} | {s['cpu_s'] / 3600:.2f} | {rate} | {s['wall_s'] / 3600:.2f} |"
         )
-    lines += ["", "CPU time counts the builder, its espeak-ng/ffmpeg children and the engine worker; the machine "
-              "has 2 cores, so one machine-hour is up to 2 CPU hours.", ""]
+    lines += [
+        "",
+        "CPU time counts the builder, its espeak-ng/ffmpeg children and the engine worker; the machine "
+        "has 2 cores, so one machine-hour is up to 2 CPU hours.",
+        "",
+    ]
     for e, s in sorted(stats.items()):
         lines.append(f"- **{e}**: {ENGINE_NOTES.get(e, e)}")
         hist = meta["engines"].get(e, {}).get("renditions", [[0, 1]])
-        lines.append("  - renditions (utterances per synthesis): "
-                     + ", ".join(f"{n} from shard {first}" for first, n in hist))
+        lines.append(
+            "  - renditions (utterances per synthesis): " + ", ".join(f"{n} from shard {first}" for first, n in hist)
+        )
         lines.append(f"  - held-out voices: {', '.join(s['heldout_voices']) or 'none'}")
         lines.append(f"  - training voices: {', '.join(s['train_voices'])}")
         lines.append(f"  - sample files: {', '.join(s['samples'])}")
     lines += [
         "",
         "Voice ids ending in a preset tag (`-m1`, `-f2`, `-c1`, ...) are the base voice passed through Praat's",
-        "\"Change gender\" (praat-parselmouth): " + "; ".join(
-            f"{p.tag}: formant x{p.formant_ratio}, median f0 {p.pitch_hz:g} Hz, range x{p.pitch_range}" for p in PRESETS[1:]
-        ) + ".",
+        '"Change gender" (praat-parselmouth): '
+        + "; ".join(
+            f"{p.tag}: formant x{p.formant_ratio}, median f0 {p.pitch_hz:g} Hz, range x{p.pitch_range}"
+            for p in PRESETS[1:]
+        )
+        + ".",
         "",
         "## Held-out split",
         "",
@@ -125,7 +132,12 @@ def write_card(root: Path) -> Path:
         if sid in pool:
             src[pool[sid].source] += 1
     lines += ["", "Clauses used per source: " + ", ".join(f"{k} {v}" for k, v in sorted(src.items())), ""]
-    lines += ["## Augmentation", "", "Per utterance, one random chain drawn from the seed (recipe recorded in `shards/*.tsv`):", ""]
+    lines += [
+        "## Augmentation",
+        "",
+        "Per utterance, one random chain drawn from the seed (recipe recorded in `shards/*.tsv`):",
+        "",
+    ]
     for e, info in sorted(meta["engines"].items()):
         lines.append(f"- {e}: " + ", ".join(f"{k}={v}" for k, v in info.get("augment", {}).items()))
     lines += ["", "Steps used (count of utterances): " + ", ".join(f"{k} {v}" for k, v in recipes.most_common()), ""]

@@ -78,7 +78,9 @@ class Engine:
         """All voices this engine offers, in a stable order."""
         raise NotImplementedError
 
-    def synthesize(self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random) -> tuple[np.ndarray, int]:
+    def synthesize(
+        self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random
+    ) -> tuple[np.ndarray, int]:
         """Speak one clause.
 
         Args:
@@ -105,10 +107,41 @@ class Engine:
 # Variants that stay intelligible with the Mandarin pinyin voice; whisper and
 # the croaky / robotic novelty variants are left out.
 ESPEAK_VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
-    "klatt", "klatt2", "klatt3", "klatt4", "Andy", "Annie", "aunty", "belinda",
-    "benjamin", "david", "Denis", "edward", "grandpa", "Lee", "linda", "max",
-    "Michael", "norbert", "quincy", "robert", "steph", "travis", "victor",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "Andy",
+    "Annie",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "david",
+    "Denis",
+    "edward",
+    "grandpa",
+    "Lee",
+    "linda",
+    "max",
+    "Michael",
+    "norbert",
+    "quincy",
+    "robert",
+    "steph",
+    "travis",
+    "victor",
 )
 # Base pitch (espeak -p, 0-99) per voice; each variant is rendered at two
 # pitch bases so that "voice" means variant x pitch register.
@@ -131,7 +164,9 @@ def espeak_phonemes(pinyin: tuple[str, ...] | list[str], voice: str = "cmn-latn-
     """
     out = subprocess.run(
         [espeak_binary(), "-q", "-x", "-v", voice, " ".join(pinyin)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [w for w in re.split(r"[_|\s]+", out) if w]
 
@@ -156,15 +191,30 @@ class EspeakEngine(Engine):
     def voices(self) -> list[Voice]:
         return list(self._voices)
 
-    def synthesize(self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random) -> tuple[np.ndarray, int]:
+    def synthesize(
+        self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random
+    ) -> tuple[np.ndarray, int]:
         pitch = int(np.clip(voice.param("pitch", 50) + rng.randint(-8, 8), 0, 99))
         speed = rng.randint(120, 190)  # words (= syllables here) per minute
         out = self._tmp / "u.wav"
         # -a 60: the Mandarin voice clips at the default amplitude.
         subprocess.run(
-            [self.exe, "-v", f"cmn-latn-pinyin+{voice.speaker}", "-p", str(pitch), "-s", str(speed),
-             "-a", "60", "-w", str(out), " ".join(pinyin)],
-            check=True, capture_output=True,
+            [
+                self.exe,
+                "-v",
+                f"cmn-latn-pinyin+{voice.speaker}",
+                "-p",
+                str(pitch),
+                "-s",
+                str(speed),
+                "-a",
+                "60",
+                "-w",
+                str(out),
+                " ".join(pinyin),
+            ],
+            check=True,
+            capture_output=True,
         )
         audio, sr = sf.read(out, dtype="float32")
         return audio, sr
@@ -198,16 +248,31 @@ class WorkerEngine(Engine):
                 f"'python -m asrt_service.training.engines.setup_engines {name}'"
             )
         env = dict(os.environ)
-        env.update({
-            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1",
-            "TF_CPP_MIN_LOG_LEVEL": "3", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
-            "CUDA_VISIBLE_DEVICES": "-1", "PYTHONUNBUFFERED": "1",
-        })
-        self._log = open(cache_dir() / "logs" / f"worker-{name}.log", "ab") if (cache_dir() / "logs").is_dir() else subprocess.DEVNULL
+        env.update(
+            {
+                "OMP_NUM_THREADS": str(threads),
+                "MKL_NUM_THREADS": str(threads),
+                "TF_NUM_INTRAOP_THREADS": str(threads),
+                "TF_NUM_INTEROP_THREADS": "1",
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+                "CUDA_VISIBLE_DEVICES": "-1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        self._log = (
+            open(cache_dir() / "logs" / f"worker-{name}.log", "ab")
+            if (cache_dir() / "logs").is_dir()
+            else subprocess.DEVNULL
+        )
         self.proc = subprocess.Popen(
-            [str(py), str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            text=True, env=env, bufsize=1,
+            [str(py), str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env=env,
+            bufsize=1,
         )
         hello = self._read()
         if not hello.get("ready"):
@@ -241,7 +306,9 @@ class WorkerEngine(Engine):
         # utime and stime are fields 14 and 15 of stat (1-based), in clock ticks.
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def synthesize(self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random) -> tuple[np.ndarray, int]:
+    def synthesize(
+        self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random
+    ) -> tuple[np.ndarray, int]:
         out = self._tmp / "u.wav"
         params = dict(voice.params)
         params["speed"] = round(rng.uniform(0.85, 1.2), 3)

@@ -63,4 +63,6 @@ def apply(x: np.ndarray, voice: Voice, sr: int = 16000) -> np.ndarray:
     formant = voice.param("formant")
     if formant is None:
         return x
-    return change_voice(x, float(formant), float(voice.param("pitch_hz", 0.0)), float(voice.param("pitch_range", 1.0)), sr=sr)
+    return change_voice(
+        x, float(formant), float(voice.param("pitch_hz", 0.0)), float(voice.param("pitch_range", 1.0)), sr=sr
+    )

@@ -82,7 +82,9 @@ def setup(engine: str, force: bool = False) -> Path:
         for req, flags in STEPS[engine]:
             target = ["-r", str(HERE / req)] if req.endswith(".txt") else [req]
             logger.info("%s: pip install %s", engine, " ".join([*flags, *target]))
-            subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", *flags, *target], check=True)
+            subprocess.run(
+                [str(py), "-m", "pip", "install", "--disable-pip-version-check", *flags, *target], check=True
+            )
     smoke(engine)
     stamp.write_text(want)
     return d
@@ -103,7 +105,11 @@ def smoke(engine: str) -> dict:
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1")
     proc = subprocess.run(
         [str(env_dir(engine) / "bin" / "python"), str(HERE / f"{engine}_worker.py")],
-        input="", capture_output=True, text=True, env=env, timeout=600,
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("{") and '"ready"' in line:

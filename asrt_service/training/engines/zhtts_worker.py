@@ -44,9 +44,14 @@ def main() -> int:
         acoustic.allocate_tensors()
         # FastSpeech2 inputs: ids, speaker id, speed ratio (duration scale:
         # >1 is slower), f0 ratio (no effect in this model), energy ratio.
-        feeds = (x, np.array([0], np.int32), np.array([1.0 / speed], np.float32),
-                 np.array([1.0], np.float32), np.array([energy], np.float32))
-        for det, val in zip(a_in, feeds):
+        feeds = (
+            x,
+            np.array([0], np.int32),
+            np.array([1.0 / speed], np.float32),
+            np.array([1.0], np.float32),
+            np.array([energy], np.float32),
+        )
+        for det, val in zip(a_in, feeds, strict=True):
             acoustic.set_tensor(det["index"], val)
         acoustic.invoke()
         mel = acoustic.get_tensor(a_out[1]["index"])
