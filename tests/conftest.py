@@ -53,7 +53,7 @@ def real_samples(real_wav) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_recognizer():
-    """Same builders as production with a small spec, seeded random weights and a ten-word LM.
+    """Same builders as production with a small spec, seeded random weights and a ten-word LM (plus single characters).
 
     It checks contracts and shapes in seconds; its pinyin is meaningless.
     """
@@ -74,6 +74,24 @@ def tiny_recognizer():
         ("欢迎", "huan1 ying2", 40),
         ("你", "ni3", 100),
     ]
+    # Like every real model, it can spell each syllable on its own too.
+    chars = {
+        "ni3": "你",
+        "hao3": "好",
+        "shi4": "是",
+        "jie4": "界",
+        "wo3": "我",
+        "men5": "们",
+        "jin1": "今",
+        "tian1": "天",
+        "qi4": "气",
+        "hen3": "很",
+        "bei3": "北",
+        "jing1": "京",
+        "huan1": "欢",
+        "ying2": "迎",
+    }
+    words += [(c, p, 10) for p, c in chars.items()]
     syllables = sorted({s for _, p, _ in words for s in p.split()})
     vocab = Vocabulary(syllables)
     acoustic = AcousticModel.create(preset("dcnn_tiny", num_classes=vocab.num_classes), vocab, seed=7, name="tiny")
