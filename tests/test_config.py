@@ -29,7 +29,9 @@ def test_grpc_port_flag_is_asrt_style():
     assert apply_arguments(Settings(), parser.parse_args(["--port", "1234"])).grpc_port == 1234
 
 
-@pytest.mark.parametrize(("name", "value"), [("ASRT_HTTP_PORT", "http"), ("ASRT_MAX_BATCH", "1.5"), ("ASRT_PAD_TO_WINDOW", "maybe")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("ASRT_HTTP_PORT", "http"), ("ASRT_MAX_BATCH", "1.5"), ("ASRT_PAD_TO_WINDOW", "maybe")]
+)
 def test_bad_env_values_name_the_variable(name, value):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})
