@@ -303,6 +303,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     run_dir = Path(config.run_dir).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState()
+    requested_total = config.total_steps
     ckpt = _find_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {run_dir}")
@@ -348,7 +349,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     aug = pipeline.Augment() if config.augment else pipeline.NO_AUGMENT
     sampler = pipeline.BucketSampler(examples, config.batch_frames, aug, seed=config.seed, time_stride=spec.time_stride)
     steps_per_epoch = sampler.batches_per_epoch()
-    if not state.total_steps:
+    if requested_total:  # also on resume: the schedule may be re-planned
+        state.total_steps = requested_total
+    elif not state.total_steps:
         state.total_steps = config.total_steps or steps_per_epoch * config.epochs
     logger.info(
         "training on %d utterances (%.2f h incl. repeats), %d steps/epoch, %d planned steps",
