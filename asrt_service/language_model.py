@@ -596,9 +596,9 @@ class LMStream:
         self._K = self._o.beam
         # Per position: alternatives [(base id, interned tone-cost vector id)], best first.
         self._alts: list[list[tuple[int, int]]] = []
-        # Exact lattice key and vector ids of the span from each start to the last position.
-        self._run_key: list[int] = []
-        self._run_vids: list[tuple[int, ...]] = []
+        # Per position: (base id + 1) and vector id of the best alternative (0, -1 if none).
+        self._b0: list[int] = []
+        self._v0: list[int] = []
         self._unknown: list[str] = []
         cap = 64
         beam = self._K
@@ -699,13 +699,8 @@ class LMStream:
             raise RuntimeError("stream already finished")
         p = self._n  # index of this syllable
         self._alts.append(alts)
-        self._run_key.append(0)
-        self._run_vids.append(())
-        if alts:
-            b0, v0 = alts[0]
-            for i in range(max(0, p - MAX_WORD_SYLLABLES + 1), p + 1):
-                self._run_key[i] |= (b0 + 1) << (_BASE_BITS * (p - i))
-                self._run_vids[i] += (v0,)
+        self._b0.append(alts[0][0] + 1 if alts else 0)
+        self._v0.append(alts[0][1] if alts else -1)
         self._n = j = p + 1
         if j >= self._sw.shape[0]:
             self._grow()
@@ -727,15 +722,17 @@ class LMStream:
         lens: list[int] = []
         custom_parts: list[tuple[int, int]] = []  # (first row, rows) of custom words
         alts_all = self._alts
+        b0 = self._b0
+        key = 0
         for span in range(1, min(MAX_WORD_SYLLABLES, j) + 1):
             i = j - span
-            if not alts_all[i]:
+            if not b0[i]:
                 break
-            key = self._run_key[i]
-            spans = [(key, self._run_vids[i])] if (key in lex or key in custom) else []
+            key = b0[i] | (key << _BASE_BITS)  # exact key of syllables i..j-1
+            spans = [(key, None)] if (key in lex or key in custom) else []
             if span <= 4:
                 # One syllable swapped for one of its alternatives (tone kept in its vector).
-                vids = self._run_vids[i]
+                vids = tuple(self._v0[i:j])
                 for k in range(span):
                     alts = alts_all[i + k]
                     if len(alts) < 2:
@@ -746,7 +743,8 @@ class LMStream:
                         k2 = base_key | ((b + 1) << shift)
                         if k2 in lex or k2 in custom:
                             spans.append((k2, vids[:k] + (v,) + vids[k + 1 :]))
-            for k2, vids in spans:
+            for k2, sv in spans:
+                vids = sv if sv is not None else tuple(self._v0[i:j])
                 if k2 in lex:
                     arr = lm._candidates(k2, vids)
                     if arr.shape[1]:
@@ -847,9 +845,11 @@ class LMStream:
         if m >= MAX_WORD_SYLLABLES:
             return False
         alts_all = self._alts
-        if any(not alts_all[q] for q in range(p, j)):
+        if not all(self._b0[p:j]):
             return False
-        key = self._run_key[p]
+        key = 0
+        for q in range(j - 1, p - 1, -1):
+            key = self._b0[q] | (key << _BASE_BITS)
         keys = [key]
         if m < 4:  # a word of up to 4 syllables may have one swapped syllable
             for k in range(m):
