@@ -83,22 +83,22 @@ def test_a_few_steps_lower_the_ctc_loss_and_resume_continues(tiny_corpus, tmp_pa
     loss_before = tr.mean_ctc_loss(initial.model, examples, 8)
 
     run = tmp_path / "run"
-    first = tr.train(_config(tiny_corpus, run, epochs=4), progress=False)
-    steps_per_epoch = first["steps"] // 4
-    assert first["epochs"] == 4 and steps_per_epoch >= 4
+    first = tr.train(_config(tiny_corpus, run, epochs=3), progress=False)
+    steps_per_epoch = first["steps"] // 3
+    assert first["epochs"] == 3 and steps_per_epoch >= 4
     trained = am.build_model(spec)
     am.load_weights_h5(trained, run / "ckpt" / "weights.h5")
     loss_after = tr.mean_ctc_loss(trained, examples, 8)
     assert loss_after < 0.7 * loss_before, (loss_before, loss_after)
 
     # Resume for one more epoch: counters, optimizer state and the log carry on.
-    resumed = tr.train(_config(tiny_corpus, run, epochs=5), resume=True, progress=False)
-    assert resumed["epochs"] == 5 and resumed["steps"] == 5 * steps_per_epoch
+    resumed = tr.train(_config(tiny_corpus, run, epochs=4), resume=True, progress=False)
+    assert resumed["epochs"] == 4 and resumed["steps"] == 4 * steps_per_epoch
     state = json.loads((run / "ckpt" / "state.json").read_text())
-    assert state["global_step"] == 5 * steps_per_epoch
-    assert int(np.load(run / "ckpt" / "optimizer.npz")["v0"]) == 5 * steps_per_epoch  # optimizer iterations
+    assert state["global_step"] == 4 * steps_per_epoch
+    assert int(np.load(run / "ckpt" / "optimizer.npz")["v0"]) == 4 * steps_per_epoch  # optimizer iterations
     log = [json.loads(line) for line in (run / "train.log").read_text().splitlines()]
-    assert [r["epoch"] for r in log] == [1, 2, 3, 4, 5]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
     best = am.AcousticModel.load(run / "best")
     assert best.vocab.syllables == SYLLABLES and "training" in best.meta
 
