@@ -13,8 +13,8 @@ build-lm``) is a plain numpy archive of arrays; nothing in it is executed on
 load. See docs/LANGUAGE_MODEL.md for the format and for custom vocabulary.
 
 Thread safety: a loaded model is read-only while decoding. Lazily filled
-look-up caches only ever gain immutable values (a race computes a value
-twice, never a wrong one). ``add_words`` swaps in a new custom-word table
+look-up caches only ever gain immutable values, or are dropped whole when
+they grow large (a race computes a value twice, never a wrong one). ``add_words`` swaps in a new custom-word table
 under a lock; a decode already running keeps the table it started with.
 """
 
