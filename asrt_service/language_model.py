@@ -21,6 +21,7 @@ under a lock; a decode already running keeps the table it started with.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -276,9 +277,7 @@ class PinyinLM:
         Raises:
             BadRequestFormat: an item's reading is unusable.
         """
-        from .vocab import build_default_vocabulary
-
-        syllables = list(build_default_vocabulary().syllables)
+        syllables = list(_default_syllables())
         bases = sorted({split_tone(s)[0] for s in syllables})
         base_id = {b: i for i, b in enumerate(bases)}
         syl_id = {s: i for i, s in enumerate(syllables)}
@@ -562,6 +561,14 @@ class PinyinLM:
                 self._cand_cache.clear()
             self._cand_cache[ck] = arr
         return arr
+
+
+@functools.lru_cache(maxsize=1)
+def _default_syllables() -> tuple[str, ...]:
+    """The default syllable inventory (pypinyin-derived; built once per process)."""
+    from .vocab import build_default_vocabulary
+
+    return build_default_vocabulary().syllables
 
 
 def _reading(word: str, pinyin: str | Sequence[str] | None) -> tuple[str, ...]:
