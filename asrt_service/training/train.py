@@ -74,7 +74,8 @@ class TrainConfig:
             at the start of the run; kept on resume).
         checkpoint_minutes: checkpoint interval.
         patience: epochs without dev improvement before stopping (0 = never stop).
-        max_minutes: stop (with a checkpoint) after this much training time.
+        max_minutes: stop (with a checkpoint) after this much training time in
+            this invocation (a resumed run gets the budget anew).
         augment: SpecAugment + warping on.
         dev_max: at most this many dev utterances per source.
         seed: RNG seed (init, shuffling, augmentation).
@@ -312,6 +313,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         stored = TrainConfig.from_json((run_dir / "run.json").read_text(encoding="utf-8"))
         config = dataclasses.replace(
             stored,
+            run_dir=str(run_dir),  # the run folder may have been moved or copied
             epochs=config.epochs,
             max_minutes=config.max_minutes,
             train=config.train or stored.train,
@@ -498,6 +500,7 @@ class _Checkpointer(_callback_base()):
         self.hours = hours
         self.last_save = time.monotonic()
         self.last_tick = time.monotonic()
+        self.session_start = state.train_seconds  # --max-minutes counts this invocation only
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -510,7 +513,8 @@ class _Checkpointer(_callback_base()):
     def on_train_batch_end(self, batch, logs=None):
         self.state.global_step += 1
         self._tick()
-        if self.config.max_minutes and self.state.train_seconds > 60 * self.config.max_minutes:
+        session = self.state.train_seconds - self.session_start
+        if self.config.max_minutes and session > 60 * self.config.max_minutes:
             logger.info("time budget of %.0f min reached", self.config.max_minutes)
             self.model.stop_training = True
         if time.monotonic() - self.last_save > 60 * self.config.checkpoint_minutes:
