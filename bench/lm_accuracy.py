@@ -39,19 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asrt_service.language_model import PinyinLM  # noqa: E402
+from asrt_service.training.metrics import edit_distance  # noqa: E402
 from asrt_service.vocab import normalize_syllable, split_tone  # noqa: E402
 
 HSK = ROOT.parent / "shared" / "data" / "lm" / "hsk-sentences.tsv"
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def add_tone_noise(sentences: list[list[str]], rate: float, seed: int) -> list[list[str]]:
