@@ -97,15 +97,15 @@ class AsrtServicer(asrt_pb2_grpc.AsrtGrpcServiceServicer):
         t0 = time.perf_counter()
         session = self.recognizer.stream()
         chunks = 0
+        status = int(Status.OK)
         try:
             for request in request_iterator:
                 chunks += 1
                 samples, rate = wire.stream_chunk(request.wav_data)
                 for update in session.feed(samples, rate):
-                    status = Status.OK if update.final else Status.OK_PARTIAL
-                    yield wire.text_response(update.text, status, "ok" if update.final else "partial")
+                    code = Status.OK if update.final else Status.OK_PARTIAL
+                    yield wire.text_response(update.text, code, "ok" if update.final else "partial")
             yield wire.text_response(session.finish().text, Status.OK, "end of stream")
-            status = int(Status.OK)
         except Exception as exc:
             status, message = wire.error_status(exc)
             if context.is_active():
@@ -117,7 +117,7 @@ class AsrtServicer(asrt_pb2_grpc.AsrtGrpcServiceServicer):
                 chunks,
                 session.received_seconds,
                 (time.perf_counter() - t0) * 1000,
-                locals().get("status"),
+                status,
                 context.is_active(),
             )
 

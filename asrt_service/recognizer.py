@@ -222,7 +222,7 @@ class Recognizer:
         per_piece, pieces, timings = self._acoustic(audio)
         t1 = time.perf_counter()
         segments = [
-            Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, self._text(piece, extra_words), piece.pinyin)
+            Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, self.text_for(piece, extra_words), piece.pinyin)
             for (start, end), piece in zip(pieces, per_piece, strict=True)
         ]
         timings["language"] = time.perf_counter() - t1
@@ -236,7 +236,8 @@ class Recognizer:
             timings=timings,
         )
 
-    def _text(self, piece: PieceResult, extra_words=None) -> str:
+    def text_for(self, piece: PieceResult, extra_words=None) -> str:
+        """Hanzi for one piece's acoustic output (n-best when configured)."""
         if not piece.pinyin:
             return ""
         if self.nbest > 1:
@@ -426,7 +427,7 @@ class StreamSession:
 
     def _finalize(self, samples: np.ndarray) -> StreamUpdate:
         piece = self._decode(samples)
-        text = self.r._text(piece)
+        text = self.r.text_for(piece)
         self._lm_stream, self._lm_fed = None, []
         if text:
             self.finished_text.append(text)
