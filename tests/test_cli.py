@@ -106,3 +106,41 @@ def test_dockerfile_lint():
         pytest.skip("hadolint not installed")
     done = subprocess.run([hadolint, "Dockerfile"], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _run_client(args, stdin=None):
+    return subprocess.run([sys.executable, *args], cwd=REPO, input=stdin, capture_output=True, timeout=120, check=False)
+
+
+def test_clients_transcribe_files_and_stdin(shipped_servers, real_wav, tmp_path):
+    http_url, grpc_target = shipped_servers
+    flac = tmp_path / "a.flac"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(real_wav), str(flac)], check=True)
+    texts = []
+    for args, stdin in [
+        (["client_http.py", "--url", http_url, str(flac)], None),
+        (["client_http.py", "--url", http_url, "--asrt", "-"], real_wav.read_bytes()),
+        (["client_grpc.py", "--server", grpc_target, str(flac)], None),
+    ]:
+        done = _run_client(args, stdin)
+        assert done.returncode == 0, done.stderr.decode()
+        texts.append(done.stdout.decode().strip())
+    assert texts[0] and texts[0] == texts[1] == texts[2]
+    pinyin = _run_client(["client_grpc.py", "--server", grpc_target, "--pinyin", str(real_wav)])
+    assert pinyin.returncode == 0 and len(pinyin.stdout.decode().split()) >= 10
+
+
+def test_grpc_client_streams_with_json_lines(shipped_servers, real_wav):
+    done = _run_client(
+        ["client_grpc.py", "--server", shipped_servers[1], "--stream", "--speed", "20", "--json", str(real_wav)]
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert any(not r["final"] for r in lines) and lines[-1]["final"]
+
+
+def test_clients_report_bad_files(shipped_servers, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF" + b"\x00" * 40)
+    done = _run_client(["client_http.py", "--url", shipped_servers[0], str(bad)])
+    assert done.returncode == 1 and b"could not decode" in done.stderr
