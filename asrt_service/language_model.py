@@ -121,6 +121,19 @@ class _CustomTable:
     groups: dict = dataclasses.field(default_factory=dict)  # key -> tuple[_Entry, ...]
 
 
+def parse_word_line(line: str) -> tuple[str, str | None, float]:
+    """``"视界 shi4 jie4 20"`` -> ``("视界", "shi4 jie4", 20.0)``; pinyin and weight are optional."""
+    parts = line.split()
+    weight = 1.0
+    if len(parts) > 1:
+        try:
+            weight = float(parts[-1])
+            parts = parts[:-1]
+        except ValueError:
+            pass
+    return parts[0], " ".join(parts[1:]) or None, weight
+
+
 def read_words_file(path: str | Path) -> list[tuple[str, str | None, float]]:
     """Read a custom-vocabulary file.
 
@@ -143,16 +156,8 @@ def read_words_file(path: str | Path) -> list[tuple[str, str | None, float]]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        parts = line.split()
-        weight = 1.0
-        if len(parts) > 1:
-            try:
-                weight = float(parts[-1])
-                parts = parts[:-1]
-            except ValueError:
-                pass
-        pinyin = " ".join(parts[1:]) or None
-        out.append((parts[0], pinyin, weight))
+        word, pinyin, weight = parse_word_line(line)
+        out.append((word, pinyin, weight))
         if weight <= 0:
             raise BadRequestFormat(f"{p}:{n}: weight must be positive, got {weight}")
     return out

@@ -17,6 +17,7 @@ import numpy as np
 from . import audio as audio_mod
 from .audio import Audio
 from .errors import AsrtError, BadRequestFormat, Status
+from .language_model import parse_word_line
 from .proto import asrt_pb2
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,7 @@ def decode_base64(text: str) -> bytes:
 
 def audio_from_wavdata(wav: asrt_pb2.WavData) -> Audio:
     """Decode a ``WavData`` message (raw PCM, or a whole file in ``samples``)."""
-    if audio_mod.looks_like_file(wav.samples):
-        return audio_mod.decode_file(wav.samples)
-    return audio_mod.decode_pcm(wav.samples, wav.sample_rate, wav.channels, wav.byte_width)
+    return audio_mod.decode_request(wav.samples, wav.sample_rate, wav.channels, wav.byte_width)
 
 
 def stream_chunk(wav: asrt_pb2.WavData) -> tuple[np.ndarray, int]:
@@ -102,16 +101,8 @@ def parse_words(value: object) -> list[tuple[str, str | None, float]] | None:
             word, pinyin, weight = item.get("word"), item.get("pinyin"), item.get("weight", 1.0)
             if isinstance(pinyin, list):
                 pinyin = " ".join(pinyin)
-        elif isinstance(item, str):
-            parts = item.split()
-            word, pinyin, weight = parts[0], None, 1.0
-            rest = parts[1:]
-            if rest:
-                try:
-                    weight, rest = float(rest[-1]), rest[:-1]
-                except ValueError:
-                    pass
-            pinyin = " ".join(rest) or None
+        elif isinstance(item, str) and item.strip():
+            word, pinyin, weight = parse_word_line(item)
         else:
             raise BadRequestFormat(f"custom word must be a string or an object, got {item!r}")
         out.append((word, pinyin, weight))
