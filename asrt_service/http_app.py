@@ -232,7 +232,13 @@ def create_app(settings: Settings, recognizer) -> Flask:
 
 
 def json_body() -> object:
-    """The request body as JSON; NaN/Infinity and malformed JSON are format errors."""
+    """The request body as JSON, parsed once per request; NaN/Infinity and malformed JSON are format errors."""
+    if "json_body" not in g:
+        g.json_body = _parse_json_body()
+    return g.json_body
+
+
+def _parse_json_body() -> object:
     raw = request.get_data(cache=True)
     if not raw:
         raise BadRequestFormat("the request body is empty; expected JSON")
