@@ -466,6 +466,23 @@ class AcousticModel:
         return cls(spec, vocab, model, name=cfg.get("name", spec.arch), meta=meta)
 
     @classmethod
+    def open(
+        cls, model_dir: str | Path, asrt_weights: str | Path | None = None, asrt_dict: str | Path | None = None
+    ) -> AcousticModel:
+        """Our model directory, or ASRT weights + dict.txt when ``asrt_weights`` is given.
+
+        Raises:
+            ModelNotFound: files missing, or ASRT weights without their dict.txt.
+        """
+        if asrt_weights is None:
+            return cls.load(model_dir)
+        if asrt_dict is None:
+            raise ModelNotFound(
+                "--asrt-weights needs --asrt-dict (the dict.txt of the ASRT checkout the weights came from)"
+            )
+        return cls.from_asrt(asrt_weights, asrt_dict)
+
+    @classmethod
     def from_asrt(cls, weights_h5: str | Path, dict_txt: str | Path) -> AcousticModel:
         """Load weights trained by ASRT (``SpeechModel251bn.model.h5`` + its ``dict.txt``)."""
         if not Path(dict_txt).is_file():

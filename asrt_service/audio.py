@@ -200,9 +200,14 @@ def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 def check_duration(audio: Audio, max_seconds: float) -> None:
     """Raise :class:`PayloadTooLarge` when ``audio`` is longer than ``max_seconds``."""
-    if audio.duration_s > max_seconds:
+    check_seconds(audio.duration_s, max_seconds)
+
+
+def check_seconds(seconds: float, max_seconds: float) -> None:
+    """Raise :class:`PayloadTooLarge` when ``seconds`` of audio exceed ``max_seconds``."""
+    if seconds > max_seconds:
         raise PayloadTooLarge(
-            f"audio is {audio.duration_s:.1f} s long; this server accepts at most {max_seconds:g} s per request "
+            f"audio is {seconds:.1f} s long; this server accepts at most {max_seconds:g} s per request "
             "(use gRPC streaming for longer audio)"
         )
 
@@ -317,16 +322,23 @@ def _longest_pause_centre(quiet: np.ndarray, min_frames: int = 5) -> int | None:
     return best if best_len >= min_frames else None
 
 
+#: Frames above the pause level that make a stretch of audio count as speech.
+MIN_SPEECH_FRAMES = 10
+
+
+def pause_profile(samples: np.ndarray) -> tuple[int, int]:
+    """``(speech frames, pause frames at the end)`` of ``samples``, from one energy pass."""
+    quiet = silence_mask(frame_energy_db(samples))
+    speech = int((~quiet).sum())
+    trailing = int(quiet.size) if speech == 0 else int(np.argmax(~quiet[::-1]))
+    return speech, trailing
+
+
 def trailing_pause_frames(samples: np.ndarray) -> int:
     """Number of pause frames at the end of ``samples`` (for streaming end-of-sentence)."""
-    db = frame_energy_db(samples)
-    quiet = silence_mask(db)
-    if quiet.size == 0 or quiet.all():
-        return int(quiet.size)
-    return int(np.argmax(~quiet[::-1]))
+    return pause_profile(samples)[1]
 
 
-def has_speech(samples: np.ndarray, min_frames: int = 10) -> bool:
+def has_speech(samples: np.ndarray, min_frames: int = MIN_SPEECH_FRAMES) -> bool:
     """True when ``samples`` hold at least ``min_frames`` frames above the pause level."""
-    db = frame_energy_db(samples)
-    return int((~silence_mask(db)).sum()) >= min_frames if db.size else False
+    return pause_profile(samples)[0] >= min_frames

@@ -165,10 +165,7 @@ class Recognizer:
         from .acoustic_model import AcousticModel
         from .language_model import PinyinLM
 
-        if settings.asrt_weights:
-            acoustic = AcousticModel.from_asrt(settings.asrt_weights, settings.asrt_dict)
-        else:
-            acoustic = AcousticModel.load(settings.model_dir)
+        acoustic = AcousticModel.open(settings.model_dir, settings.asrt_weights, settings.asrt_dict)
         lm = PinyinLM.load(settings.lm_dir)
         if settings.user_words:
             lm.add_words_file(settings.user_words)
@@ -382,23 +379,20 @@ class StreamSession:
         """Add a chunk of float32 mono audio at ``rate``; returns the updates it causes."""
         chunk = self._resampler.push(samples, rate)
         self._total_samples += len(chunk)
-        if self._total_samples > self.r.max_audio_seconds * SAMPLE_RATE:
-            audio_mod.check_duration(Audio(np.zeros(self._total_samples, np.float32)), self.r.max_audio_seconds)
+        audio_mod.check_seconds(self._total_samples / SAMPLE_RATE, self.r.max_audio_seconds)
         self._sentence = np.concatenate([self._sentence, chunk])
         updates: list[StreamUpdate] = []
         window = int(self.r.window_seconds * SAMPLE_RATE)
         while len(self._sentence) > window:
-            (s, cut), *_ = audio_mod.split_at_pauses(self._sentence, self.r.window_seconds)
+            (_, cut), *_ = audio_mod.split_at_pauses(self._sentence, self.r.window_seconds)
             updates.append(self._finalize(self._sentence[:cut]))
             self._sentence = self._sentence[cut:]
-        if (
-            audio_mod.has_speech(self._sentence)
-            and audio_mod.trailing_pause_frames(self._sentence) >= self.r.stream_pause_frames
-        ):
+        speech, pause = audio_mod.pause_profile(self._sentence)
+        if speech >= audio_mod.MIN_SPEECH_FRAMES and pause >= self.r.stream_pause_frames:
             updates.append(self._finalize(self._sentence))
             self._sentence = np.zeros(0, np.float32)
             return updates
-        updates.append(self._partial())
+        updates.append(self._partial(speech >= audio_mod.MIN_SPEECH_FRAMES))
         return updates
 
     def finish(self) -> StreamUpdate:
@@ -413,8 +407,8 @@ class StreamSession:
             return _EMPTY
         return self.r.submit(samples).result()
 
-    def _partial(self) -> StreamUpdate:
-        pinyin = list(self._decode(self._sentence).pinyin)
+    def _partial(self, speech: bool) -> StreamUpdate:
+        pinyin = list(self.r.submit(self._sentence).result().pinyin) if speech else []
         # Feed the incremental LM only what is new; if the acoustic model
         # revised earlier syllables with more context, start the LM over.
         if self._lm_stream is None or pinyin[: len(self._lm_fed)] != self._lm_fed:

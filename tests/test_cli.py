@@ -144,3 +144,15 @@ def test_clients_report_bad_files(shipped_servers, tmp_path):
     bad.write_bytes(b"RIFF" + b"\x00" * 40)
     done = _run_client(["client_http.py", "--url", shipped_servers[0], str(bad)])
     assert done.returncode == 1 and b"could not decode" in done.stderr
+
+
+def test_asrt_weights_without_dict_is_refused(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "asrserver_grpc.py", "--asrt-weights", str(tmp_path / "w.h5"), "--port", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and "--asrt-weights needs --asrt-dict" in done.stderr

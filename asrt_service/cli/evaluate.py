@@ -40,11 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_model(args):
     from ..acoustic_model import AcousticModel
 
-    if args.asrt_weights:
-        if not args.asrt_dict:
-            raise ValueError("--asrt-weights needs --asrt-dict (the dict.txt of that ASRT checkout)")
-        return AcousticModel.from_asrt(args.asrt_weights, args.asrt_dict)
-    return AcousticModel.load(args.model)
+    return AcousticModel.open(args.model, args.asrt_weights or None, args.asrt_dict or None)
 
 
 def main(argv: list[str] | None = None) -> int:

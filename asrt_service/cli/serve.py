@@ -33,10 +33,6 @@ def load_recognizer(settings: Settings):
 
     if settings.asrt_weights is None and not (settings.model_dir / "model.json").exists():
         raise ModelNotFound(MISSING_MODEL_HELP.format(path=settings.model_dir))
-    if settings.asrt_weights is not None and settings.asrt_dict is None:
-        raise ModelNotFound(
-            "--asrt-weights needs --asrt-dict (the dict.txt of the ASRT checkout the weights came from)"
-        )
     if not settings.lm_dir.exists():
         raise ModelNotFound(
             f"No language model found at {settings.lm_dir}; pass --lm-dir or build one: asrt-service build-lm --help"
