@@ -123,6 +123,35 @@ def test_bucket_sampler_pads_per_batch_not_to_16_seconds():
         assert (y[:, 1:3] == [1, 2]).all() and (y[:, 3:] == -1).all()
 
 
+def test_bucket_sampler_joins_short_clips_into_long_examples():
+    rng = np.random.default_rng(0)
+    exs = [
+        pipeline.Example(str(i), np.full((int(n), 80), i, np.float16), np.array([i % 7 + 1, i % 5 + 1]))
+        for i, n in enumerate(rng.integers(80, 300, 200))
+    ]
+    sampler = pipeline.BucketSampler(
+        exs, batch_frames=4000, augment=pipeline.NO_AUGMENT, join_frames=1000, join_share=0.5
+    )
+    items = sampler.epoch_items(0)
+    assert sorted(i for item in items for i in item) == list(range(200))  # each clip once per pass
+    joined = [item for item in items if len(item) > 1]
+    assert 0.2 < sum(len(item) for item in joined) / 200 < 0.95
+    for item in items:
+        feats, labels = sampler.item_example(item)
+        assert len(feats) == sum(len(exs[i].feats) for i in item)
+        assert len(item) == 1 or len(feats) <= 1000
+        assert labels.tolist() == [lab for i in item for lab in exs[i].labels.tolist()]
+        assert [int(v) for v in dict.fromkeys(feats[:, 0].astype(int))] == list(item)  # clips in order, whole
+    batches = sampler.epoch_batches(0)
+    assert sorted(item for batch in batches for item in batch) == sorted(items)
+    for x, y in sampler.iterate(repeat=False):
+        steps = y[:, 0]
+        n_labels = (y[:, 1:] >= 0).sum(axis=1)
+        assert (steps >= n_labels).all() and (steps <= x.shape[1] // 8).all()
+    off = pipeline.BucketSampler(exs, batch_frames=4000, augment=pipeline.NO_AUGMENT)
+    assert all(len(item) == 1 for item in off.epoch_items(0))
+
+
 def test_augmentation_keeps_shapes_ctc_feasible():
     rng = np.random.default_rng(1)
     feats = rng.standard_normal((300, 80)).astype(np.float32)

@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training time"
     )
     p.add_argument("--no-augment", action="store_true", help="turn off SpecAugment and warping")
+    p.add_argument(
+        "--join-frames",
+        type=int,
+        default=d.join_frames,
+        help="join short clips end to end into training examples of up to this many 10 ms frames "
+        "(default %(default)s; 0 = off)",
+    )
+    p.add_argument(
+        "--join-share",
+        type=float,
+        default=d.join_share,
+        help="chance that an example starts a chain of joined clips (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None, help="TensorFlow CPU threads")
     p.add_argument(
@@ -105,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         augment=not args.no_augment,
         seed=args.seed,
         distribute=args.distribute,
+        join_frames=args.join_frames,
+        join_share=args.join_share,
     )
     try:
         summary = tr.train(config, resume=args.resume, progress=not args.no_progress)

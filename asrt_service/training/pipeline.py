@@ -10,7 +10,12 @@ frames, then applies augmentation in numpy:
 
 * SpecAugment: frequency and time masks;
 * vocal-tract-length style warping of the mel axis and tempo change (time
-  axis resampling), which give our few synthetic voices more spread.
+  axis resampling), which give our few synthetic voices more spread;
+* joining: a share of the examples are chains of several clips (up to
+  ``join_frames``), because synthetic clauses last ~2 s while people send
+  sentences of 5-15 s, and a model that only ever saw short clips (with
+  padding always inside its receptive field) does measurably worse on long
+  input (docs/TRAINING.md).
 
 On TensorFlow the sampler is wrapped in ``tf.data`` (``from_generator`` +
 ``prefetch``) so batches are prepared while the model trains; the sampler itself
@@ -314,6 +319,9 @@ class BucketSampler:
         seed: RNG seed; the epoch number is mixed in.
         time_stride: model stride (for CTC lengths).
         max_batch: most clips per batch.
+        join_frames: longest joined example (0 = never join clips).
+        join_share: chance that an example starts a chain of clips; the chain
+            grows to a length drawn from [join_frames / 2, join_frames].
     """
 
     def __init__(
@@ -325,10 +333,15 @@ class BucketSampler:
         time_stride: int = 8,
         max_batch: int = 32,
         pool: int = 50,
+        join_frames: int = 0,
+        join_share: float = 0.0,
     ) -> None:
         if not examples:
             raise ValueError("no training examples")
         self.examples = list(examples)
+        self.lengths = np.array([len(e.feats) for e in self.examples])
+        self.join_frames = join_frames
+        self.join_share = join_share
         self.batch_frames = batch_frames
         self.augment = augment
         self.seed = seed
@@ -336,30 +349,75 @@ class BucketSampler:
         self.max_batch = max_batch
         self.pool = pool
 
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """Batches (lists of example indices) of one pass, in training order."""
+    def _ctc_steps_needed(self, item: Sequence[int]) -> int:
+        labels = np.concatenate([self.examples[i].labels for i in item])
+        return len(labels) + int(np.sum(labels[1:] == labels[:-1]))
+
+    def epoch_items(self, epoch: int) -> list[tuple[int, ...]]:
+        """The examples of one pass in random order: single clips and chains of clips."""
+        rng = np.random.default_rng((self.seed, epoch, 2))
+        order = [int(i) for i in rng.permutation(len(self.examples))]
+        if self.join_frames <= 0 or self.join_share <= 0:
+            return [(i,) for i in order]
+        items: list[tuple[int, ...]] = []
+        chain: list[int] = []
+        chain_len = target = 0
+        for i in order:
+            n = int(self.lengths[i])
+            if chain and (
+                chain_len + n > self.join_frames
+                or (chain_len + n) // self.time_stride < self._ctc_steps_needed([*chain, i])
+            ):
+                items.append(tuple(chain))
+                chain = []
+            if chain:
+                chain.append(i)
+                chain_len += n
+            elif n >= self.join_frames // 2 or rng.random() >= self.join_share:
+                items.append((i,))
+                continue
+            else:
+                chain, chain_len = [i], n
+                target = int(rng.integers(self.join_frames // 2, self.join_frames + 1))
+            if chain_len >= target:
+                items.append(tuple(chain))
+                chain = []
+        if chain:
+            items.append(tuple(chain))
+        return items
+
+    def epoch_batches(self, epoch: int) -> list[list[tuple[int, ...]]]:
+        """Batches (lists of items: tuples of example indices) of one pass, in training order."""
         rng = np.random.default_rng((self.seed, epoch))
-        order = rng.permutation(len(self.examples))
-        lengths = np.array([len(e.feats) for e in self.examples])
-        batches: list[list[int]] = []
+        items = self.epoch_items(epoch)
+        lengths = np.array([sum(int(self.lengths[i]) for i in item) for item in items])
+        batches: list[list[tuple[int, ...]]] = []
         approx = max(1, self.batch_frames // max(1, int(lengths.mean())))
         chunk = self.pool * approx
-        for start in range(0, len(order), chunk):
-            part = order[start : start + chunk]
+        for start in range(0, len(items), chunk):
+            part = np.arange(start, min(start + chunk, len(items)))
             part = part[np.argsort(lengths[part], kind="stable")]
-            cur: list[int] = []
+            cur: list[tuple[int, ...]] = []
             longest = 0
-            for i in part:
-                t = -(-int(lengths[i]) // PAD_FRAMES) * PAD_FRAMES
+            for k in part:
+                t = -(-int(lengths[k]) // PAD_FRAMES) * PAD_FRAMES
                 if cur and (max(longest, t) * (len(cur) + 1) > self.batch_frames or len(cur) >= self.max_batch):
                     batches.append(cur)
                     cur, longest = [], 0
-                cur.append(int(i))
+                cur.append(items[k])
                 longest = max(longest, t)
             if cur:
                 batches.append(cur)
         rng.shuffle(batches)
         return batches
+
+    def item_example(self, item: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of one item (a clip, or clips joined end to end)."""
+        if len(item) == 1:
+            e = self.examples[item[0]]
+            return e.feats, e.labels
+        exs = [self.examples[i] for i in item]
+        return np.concatenate([e.feats for e in exs]), np.concatenate([e.labels for e in exs])
 
     def batches_per_epoch(self) -> int:
         return len(self.epoch_batches(0))
@@ -369,9 +427,9 @@ class BucketSampler:
         while True:
             rng = np.random.default_rng((self.seed, epoch, 1))
             for batch in self.epoch_batches(epoch):
-                exs = [self.examples[i] for i in batch]
-                feats = [augment_example(e.feats, len(e.labels), self.augment, rng, self.time_stride) for e in exs]
-                yield pack_batch(feats, [e.labels for e in exs], self.time_stride)
+                pairs = [self.item_example(item) for item in batch]
+                feats = [augment_example(f, len(lab), self.augment, rng, self.time_stride) for f, lab in pairs]
+                yield pack_batch(feats, [lab for _, lab in pairs], self.time_stride)
             if not repeat:
                 return
             epoch += 1

@@ -82,6 +82,9 @@ class TrainConfig:
         distribute: None, ``mirrored`` (all local GPUs) or ``multiworker``
             (TF_CONFIG cluster; see docs/TRAINING.md).
         weight_decay: AdamW weight decay.
+        join_frames / join_share: join clips end to end into examples of up to
+            ``join_frames`` frames, starting a chain at ``join_share`` of the
+            examples (``pipeline.BucketSampler``); 0 turns joining off.
     """
 
     train: list[str]
@@ -105,6 +108,8 @@ class TrainConfig:
     seed: int = 0
     distribute: str | None = None
     weight_decay: float = 1e-5
+    join_frames: int = 1200
+    join_share: float = 0.5
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -349,7 +354,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             )
     hours = sum(len(e.feats) for e in examples) / 100 / 3600
     aug = pipeline.Augment() if config.augment else pipeline.NO_AUGMENT
-    sampler = pipeline.BucketSampler(examples, config.batch_frames, aug, seed=config.seed, time_stride=spec.time_stride)
+    sampler = pipeline.BucketSampler(
+        examples,
+        config.batch_frames,
+        aug,
+        seed=config.seed,
+        time_stride=spec.time_stride,
+        join_frames=min(config.join_frames, spec.window_frames),
+        join_share=config.join_share,
+    )
     steps_per_epoch = sampler.batches_per_epoch()
     if requested_total:  # also on resume: the schedule may be re-planned
         state.total_steps = requested_total
