@@ -228,3 +228,20 @@ def test_evaluate_reports_known_error_rates(tmp_path):
     assert report["cer"]["rate"] == pytest.approx(2 / 5)  # u2 decodes to "？好": one substitution, one deletion
     assert report["ser"]["sentence_accuracy"] == pytest.approx(0.5)
     assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
+
+
+def test_join_clips_writes_long_recordings_with_joined_labels(tiny_corpus, tmp_path):
+    from asrt_service.training import join, pipeline
+
+    out = tmp_path / "joined"
+    assert join.main([str(tiny_corpus / "train.wav.lst"), str(out), "--per", "5", "--gap", "0.5"]) == 0
+    clips = pipeline.load_source(tiny_corpus / "train.wav.lst")
+    joined = pipeline.load_source(out / "joined.wav.lst")
+    assert [u.utt_id for u in joined] == ["u00+5", "u05+5", "u10+5"]  # the 16th clip alone is left out
+    for k, u in enumerate(joined):
+        group = clips[5 * k : 5 * k + 5]
+        assert u.pinyin == tuple(s for c in group for s in c.pinyin)
+        expect = sum(len(pipeline.read_audio(c.path)) for c in group) + 4 * 8000
+        assert len(pipeline.read_audio(u.path)) == expect
+    assert join.main([str(tiny_corpus / "train.wav.lst"), str(out), "--per", "1"]) == 2
+    assert join.main([str(tmp_path / "missing.wav.lst"), str(out)]) == 2

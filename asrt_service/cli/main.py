@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("asrt_service.cli.train", "main", "train an acoustic model from ASRT list files"),
     "evaluate": ("asrt_service.cli.evaluate", "main", "syllable / character error rates of a model"),
     "predict": ("asrt_service.cli.predict", "main", "acoustic-model pinyin for audio files"),
+    "join-clips": ("asrt_service.training.join", "main", "join consecutive clips into long recordings (test sets)"),
     "build-corpus": ("asrt_service.cli.build_corpus", "main", "synthesize a training corpus with offline TTS"),
     "build-lm": ("asrt_service.cli.build_lm", "main", "build the pinyin-to-hanzi language model"),
     "build-proto": ("asrt_service.cli.build_proto", "main", "regenerate the gRPC stubs from protos/asrt.proto"),
