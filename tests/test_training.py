@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -101,6 +103,20 @@ def test_a_few_steps_lower_the_ctc_loss_and_resume_continues(tiny_corpus, tmp_pa
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
     best = am.AcousticModel.load(run / "best")
     assert best.vocab.syllables == SYLLABLES and "training" in best.meta
+
+
+def test_fine_tuned_run_resumes_without_its_init_folder(tiny_corpus, tmp_path):
+    vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
+    init = tmp_path / "init"
+    am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3).save(init)
+    run = tmp_path / "run"
+    config = dataclasses.replace(_config(tiny_corpus, run, epochs=1), init_from=str(init), vocab=None)
+    tr.train(config, progress=False)
+    ckpt = am.AcousticModel.load(run / "ckpt")  # a checkpoint is a complete model directory
+    assert ckpt.vocab.syllables == SYLLABLES and ckpt.meta["checkpoint"]["epoch"] == 1
+    shutil.rmtree(init)  # e.g. the run was copied to another machine
+    resumed = tr.train(dataclasses.replace(config, epochs=2), resume=True, progress=False)
+    assert resumed["epochs"] == 2
 
 
 def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):

@@ -230,11 +230,14 @@ class _RunState:
         return dict(vars(self))
 
 
-def _write_checkpoint(run_dir: Path, model, optimizer, state: _RunState) -> None:
+def _write_checkpoint(run_dir: Path, acoustic: am.AcousticModel, optimizer, state: _RunState) -> None:
+    """Write ``ckpt/``: a complete model directory (so a run resumes without its
+    ``--init-from`` folder, and a checkpoint can be served or evaluated as it is)
+    plus the optimizer state and counters."""
     new, cur, old = run_dir / "ckpt.new", run_dir / "ckpt", run_dir / "ckpt.old"
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
-    am.save_weights_h5(model, new / "weights.h5")
+    acoustic.save(new, checkpoint={"epoch": state.epoch, "step": state.global_step})
     opt_vars = {f"v{i}": np.asarray(v.value) for i, v in enumerate(optimizer.variables)}
     np.savez(new / "optimizer.npz", **opt_vars)
     (new / "state.json").write_text(json.dumps(state.to_dict(), indent=1), encoding="utf-8")
@@ -329,9 +332,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         logger.info("resuming %s at epoch %d, step %d", run_dir, state.epoch, state.global_step)
     (run_dir / "run.json").write_text(config.to_json(), encoding="utf-8")
 
-    # Model and vocabulary.
-    if config.init_from:
-        base = am.AcousticModel.load(config.init_from)
+    # Model and vocabulary: a resumed run takes them from its checkpoint (or, for
+    # checkpoints written before checkpoints were model directories, from best/).
+    source = None
+    if ckpt is not None:
+        source = next((d for d in (ckpt, run_dir / "best") if (d / "model.json").is_file()), None)
+    if source is None and config.init_from:
+        source = Path(config.init_from).expanduser()
+    if source is not None:
+        base = am.AcousticModel.load(source)
         spec, vocab = base.spec, base.vocab
     else:
         vocab = Vocabulary.load(config.vocab) if config.vocab else build_default_vocabulary()
@@ -515,6 +524,9 @@ class _Checkpointer(_callback_base()):
         self.last_tick = time.monotonic()
         self.session_start = state.train_seconds  # --max-minutes counts this invocation only
 
+    def _acoustic(self) -> am.AcousticModel:
+        return am.AcousticModel(self.spec, self.vocab, self.served, name=self.run_dir.name)
+
     def _tick(self) -> None:
         now = time.monotonic()
         self.state.train_seconds += now - self.last_tick
@@ -531,7 +543,7 @@ class _Checkpointer(_callback_base()):
             logger.info("time budget of %.0f min reached", self.config.max_minutes)
             self.model.stop_training = True
         if time.monotonic() - self.last_save > 60 * self.config.checkpoint_minutes:
-            _write_checkpoint(self.run_dir, self.served, self.optimizer, self.state)
+            _write_checkpoint(self.run_dir, self._acoustic(), self.optimizer, self.state)
             self.last_save = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -572,8 +584,7 @@ class _Checkpointer(_callback_base()):
             self.state.best = metric
             self.state.best_epoch = epoch + 1
             self.state.bad_epochs = 0
-            acoustic = am.AcousticModel(self.spec, self.vocab, self.served, name=self.run_dir.name)
-            acoustic.save(
+            self._acoustic().save(
                 self.run_dir / "best.new",
                 training={
                     "epoch": epoch + 1,
@@ -591,7 +602,7 @@ class _Checkpointer(_callback_base()):
             if self.config.patience and self.state.bad_epochs >= self.config.patience:
                 logger.info("early stop: no dev improvement for %d epochs", self.state.bad_epochs)
                 self.model.stop_training = True
-        _write_checkpoint(self.run_dir, self.served, self.optimizer, self.state)
+        _write_checkpoint(self.run_dir, self._acoustic(), self.optimizer, self.state)
         self.last_save = time.monotonic()
 
 
