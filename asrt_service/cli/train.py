@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--join-frames",
         type=int,
         default=d.join_frames,
-        help="join short clips end to end into training examples of up to this many 10 ms frames "
-        "(default %(default)s; 0 = off)",
+        help="join short clips end to end into training examples of up to this many 10 ms frames, "
+        "e.g. 1200 (default %(default)s = off; see docs/TRAINING.md)",
     )
     p.add_argument(
         "--join-share",

@@ -11,11 +11,9 @@ frames, then applies augmentation in numpy:
 * SpecAugment: frequency and time masks;
 * vocal-tract-length style warping of the mel axis and tempo change (time
   axis resampling), which give our few synthetic voices more spread;
-* joining: a share of the examples are chains of several clips (up to
-  ``join_frames``), because synthetic clauses last ~2 s while people send
-  sentences of 5-15 s, and a model that only ever saw short clips (with
-  padding always inside its receptive field) does measurably worse on long
-  input (docs/TRAINING.md).
+* joining (optional): a share of the examples are chains of several clips
+  (up to ``join_frames``), since synthetic clauses last ~2 s while people send
+  sentences of 5-15 s (docs/TRAINING.md has what it did and did not buy).
 
 On TensorFlow the sampler is wrapped in ``tf.data`` (``from_generator`` +
 ``prefetch``) so batches are prepared while the model trains; the sampler itself

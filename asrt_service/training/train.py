@@ -108,7 +108,7 @@ class TrainConfig:
     seed: int = 0
     distribute: str | None = None
     weight_decay: float = 1e-5
-    join_frames: int = 1200
+    join_frames: int = 0
     join_share: float = 0.5
 
     def to_json(self) -> str:
