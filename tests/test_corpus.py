@@ -87,6 +87,25 @@ def test_tiny_espeak_corpus_lists_parse_and_round_trip(tmp_path, monkeypatch):
     assert "espeak" in card_text and "Held-out" in card_text
 
 
+def test_excluded_voices_leave_the_lists_and_the_card(tmp_path):
+    from asrt_service.cli.build_corpus import main
+
+    root = _pool(tmp_path)
+    _build(root, max_shards=2)
+    rows = [r for rs in builder.read_manifests(root).values() for r in rs if r.split == "train"]
+    base = "-".join(rows[0].voice.split("-")[:2])  # e.g. espeak-robert: the voice and its variants
+    dropped = {r.utt_id for r in rows if builder.voice_matches(r.voice, [base])}
+    assert 0 < len(dropped) < len(rows)
+    assert main(["t", "--root", str(root), "--exclude-voice", base]) == 0
+    listed = {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")}
+    assert listed == {r.utt_id for r in rows} - dropped
+    assert base not in card.engine_stats(root)["espeak"]["train_voices"]
+    assert f"`{base}`" in (root / "CORPUS.md").read_text()
+    _build(root, max_shards=2)  # a later build keeps the exclusion
+    assert {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")} == listed
+    assert main(["t", "--root", str(root), "--exclude-voice", "espeak-nosuch"]) == 2
+
+
 def test_build_resumes_and_is_deterministic(tmp_path):
     a = _pool(tmp_path)
     _build(a, max_shards=1)

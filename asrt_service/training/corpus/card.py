@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from . import text
-from .builder import SHARD_SIZE, read_manifests
+from .builder import SHARD_SIZE, excluded_voices, listed_manifests
 from .voices import PRESETS
 
 ENGINE_NOTES = {
@@ -22,7 +22,7 @@ ENGINE_NOTES = {
 def engine_stats(root: Path) -> dict[str, dict]:
     """Per engine: utterances, hours per split, voices, CPU and wall seconds."""
     out = {}
-    for engine, rows in read_manifests(root).items():
+    for engine, rows in listed_manifests(root).items():
         cpu = wall = 0.0
         for st in (root / "shards").glob(f"{engine}-*.json"):
             s = json.loads(st.read_text())
@@ -49,7 +49,7 @@ def write_card(root: Path) -> Path:
     """Write ``CORPUS.md`` beside the list files and return its path."""
     meta = json.loads((root / "corpus.json").read_text())
     stats = engine_stats(root)
-    rows = [r for rs in read_manifests(root).values() for r in rs]
+    rows = [r for rs in listed_manifests(root).values() for r in rs]
     split_h = collections.Counter()
     for r in rows:
         split_h[r.split] += r.duration / 3600
@@ -118,6 +118,10 @@ def write_card(root: Path) -> Path:
         "",
         "`heldout.*` holds whole voices that never occur in training, reading clauses that never occur in "
         "training (1 clause in 40, chosen by id hash). Use it as the held-out synthetic test set.",
+        "",
+        "Excluded voices (audio kept, left out of both lists and of every number on this card): "
+        + (", ".join(f"`{v}`" for v in excluded_voices(root)) or "none")
+        + ".",
         "",
         "## Text",
         "",
