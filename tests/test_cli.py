@@ -31,18 +31,19 @@ def _docker_cmd() -> list[str]:
     raise AssertionError("Dockerfile has no CMD")
 
 
-def test_server_without_model_refuses_to_start_and_says_how(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "asrserver_http.py", "--model-dir", str(tmp_path / "nothing"), "--port", "0"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def _run_script(args, stdin=None, timeout=120):
+    """Run one of the repository's scripts (servers, clients) as a user would; bytes out."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, input=stdin, capture_output=True, timeout=timeout, check=False
     )
+
+
+def test_server_without_model_refuses_to_start_and_says_how(tmp_path):
+    done = _run_script(["asrserver_http.py", "--model-dir", str(tmp_path / "nothing"), "--port", "0"], timeout=60)
+    stderr = done.stderr.decode()
     assert done.returncode == 2
-    assert "No acoustic model found" in done.stderr
-    assert "--model-dir" in done.stderr and "--asrt-weights" in done.stderr
+    assert "No acoustic model found" in stderr
+    assert "--model-dir" in stderr and "--asrt-weights" in stderr
 
 
 def test_asrt_flags_are_accepted():
@@ -108,10 +109,6 @@ def test_dockerfile_lint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _run_client(args, stdin=None):
-    return subprocess.run([sys.executable, *args], cwd=REPO, input=stdin, capture_output=True, timeout=120, check=False)
-
-
 def test_clients_transcribe_files_and_stdin(shipped_servers, real_wav, tmp_path):
     http_url, grpc_target = shipped_servers
     flac = tmp_path / "a.flac"
@@ -122,16 +119,16 @@ def test_clients_transcribe_files_and_stdin(shipped_servers, real_wav, tmp_path)
         (["client_http.py", "--url", http_url, "--asrt", "-"], real_wav.read_bytes()),
         (["client_grpc.py", "--server", grpc_target, str(flac)], None),
     ]:
-        done = _run_client(args, stdin)
+        done = _run_script(args, stdin)
         assert done.returncode == 0, done.stderr.decode()
         texts.append(done.stdout.decode().strip())
     assert texts[0] and texts[0] == texts[1] == texts[2]
-    pinyin = _run_client(["client_grpc.py", "--server", grpc_target, "--pinyin", str(real_wav)])
+    pinyin = _run_script(["client_grpc.py", "--server", grpc_target, "--pinyin", str(real_wav)])
     assert pinyin.returncode == 0 and len(pinyin.stdout.decode().split()) >= 10
 
 
 def test_grpc_client_streams_with_json_lines(shipped_servers, real_wav):
-    done = _run_client(
+    done = _run_script(
         ["client_grpc.py", "--server", shipped_servers[1], "--stream", "--speed", "20", "--json", str(real_wav)]
     )
     assert done.returncode == 0, done.stderr.decode()
@@ -142,17 +139,10 @@ def test_grpc_client_streams_with_json_lines(shipped_servers, real_wav):
 def test_clients_report_bad_files(shipped_servers, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF" + b"\x00" * 40)
-    done = _run_client(["client_http.py", "--url", shipped_servers[0], str(bad)])
+    done = _run_script(["client_http.py", "--url", shipped_servers[0], str(bad)])
     assert done.returncode == 1 and b"could not decode" in done.stderr
 
 
 def test_asrt_weights_without_dict_is_refused(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "asrserver_grpc.py", "--asrt-weights", str(tmp_path / "w.h5"), "--port", "0"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 2 and "--asrt-weights needs --asrt-dict" in done.stderr
+    done = _run_script(["asrserver_grpc.py", "--asrt-weights", str(tmp_path / "w.h5"), "--port", "0"])
+    assert done.returncode == 2 and "--asrt-weights needs --asrt-dict" in done.stderr.decode()
