@@ -117,8 +117,7 @@ def preset(name: str, num_classes: int | None = None) -> ModelSpec:
     Args:
         name: ``asrt251bn`` (ASRT's layout: 1428 classes unless given),
             ``dcnn_fast`` (our default: 2101 classes = default vocabulary + blank
-            unless given), ``dcnn_tiny`` (for tests) or ``asrt251bn_tiny``
-            (same layer names as asrt251bn, for tests: give num_classes).
+            unless given) or ``dcnn_tiny`` (for tests).
         num_classes: override the softmax width (vocabulary size + 1).
     """
     if name == "asrt251bn":
@@ -392,6 +391,42 @@ def load_weights_h5(model: keras.Model, path: str | Path) -> None:
                 )
             values.append(arr)
         layer.set_weights(values)
+
+
+def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelSpec, keras.Model]:
+    """A ``dcnn_fast`` model with more residual blocks that computes what ``base`` does.
+
+    Every layer of ``base`` keeps its weights (matched by name); the new blocks
+    go after the last one, and the scale of each new block's last batch norm
+    starts at zero, so a new block adds nothing and passes its (non-negative,
+    post-ReLU) input through unchanged until training moves that scale. Deeper
+    models can so continue from a trained one instead of starting from scratch.
+
+    Args:
+        base: a model built by ``build_model(spec)``, with its weights.
+        spec: its spec (``dcnn_fast`` family).
+        blocks: residual blocks in the new model; more than ``spec.blocks``.
+
+    Returns:
+        The new spec and the new model.
+
+    Raises:
+        ValueError: not a ``dcnn_fast`` spec, or ``blocks`` does not add any.
+    """
+    if spec.arch != "dcnn_fast":
+        raise ValueError(f"only dcnn_fast models can grow blocks, not {spec.arch}")
+    if blocks <= spec.blocks:
+        raise ValueError(f"the model already has {spec.blocks} blocks; growing needs more, not {blocks}")
+    grown_spec = dataclasses.replace(spec, blocks=blocks)
+    grown = build_model(grown_spec)
+    old = _weighted_layers(base)
+    for name, layer in _weighted_layers(grown).items():
+        if name in old:
+            layer.set_weights(old[name].get_weights())
+    for b in range(spec.blocks, blocks):
+        bn = grown.get_layer(f"Block{b}BN1")
+        bn.gamma.assign(ops.zeros_like(bn.gamma))
+    return grown_spec, grown
 
 
 # --- the served model -----------------------------------------------------------------

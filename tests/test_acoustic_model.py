@@ -173,6 +173,22 @@ def test_save_and_load_round_trip(tmp_path):
         am.AcousticModel.load(tmp_path / "nothing")
 
 
+def test_grown_model_computes_what_its_base_did():
+    vocab = _tiny_vocab()
+    base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)
+    spec, grown = am.grow_blocks(base.model, base.spec, 3)
+    assert spec.blocks == 3 and grown.get_layer("Block2Conv1") is not None
+    assert grown.count_params() > base.model.count_params()
+    x = np.random.default_rng(2).standard_normal((2, 240, 80, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        np.asarray(grown(x, training=False)), np.asarray(base.model(x, training=False)), rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="more"):
+        am.grow_blocks(base.model, base.spec, 1)
+    with pytest.raises(ValueError, match="dcnn_fast"):
+        am.grow_blocks(base.model, am.preset("asrt251bn"), 4)  # checked before any layer is touched
+
+
 def test_infer_is_traced_once_for_all_shapes():
     vocab = _tiny_vocab()
     model = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab)

@@ -119,6 +119,20 @@ def test_fine_tuned_run_resumes_without_its_init_folder(tiny_corpus, tmp_path):
     assert resumed["epochs"] == 2
 
 
+def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
+    vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
+    init = tmp_path / "init"
+    am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3).save(init)
+    run = tmp_path / "run"
+    config = dataclasses.replace(_config(tiny_corpus, run, epochs=1), init_from=str(init), vocab=None, grow_blocks=3)
+    tr.train(config, progress=False)
+    assert am.AcousticModel.load(run / "ckpt").spec.blocks == 3
+    resumed = tr.train(dataclasses.replace(config, epochs=2), resume=True, progress=False)
+    assert resumed["epochs"] == 2 and am.AcousticModel.load(run / "best").spec.blocks == 3
+    with pytest.raises(ValueError, match="init_from"):
+        tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
+
+
 def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         tr.train(_config(tiny_corpus, tmp_path / "empty", epochs=1), resume=True, progress=False)

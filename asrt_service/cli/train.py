@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     p.add_argument("--arch", default=d.preset, help="model preset: dcnn_fast (default), asrt251bn, dcnn_tiny")
     p.add_argument("--init-from", default=None, metavar="MODEL_DIR", help="start from a trained model (fine-tune)")
+    p.add_argument(
+        "--grow-blocks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --init-from: deepen that model to N residual blocks, the new ones starting as the identity",
+    )
     p.add_argument("--vocab", default=None, help="vocabulary file for a new model (default: our 2100 syllables)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training data (default %(default)s)")
     p.add_argument(
@@ -106,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=str(run_dir),
         preset=args.arch,
         init_from=args.init_from,
+        grow_blocks=args.grow_blocks,
         vocab=args.vocab,
         epochs=args.epochs,
         batch_frames=args.batch_frames,

@@ -65,6 +65,9 @@ class TrainConfig:
         preset: model preset (``acoustic_model.preset``) for a new model.
         init_from: model directory whose weights start the run (fine-tuning);
             its vocabulary and spec are used.
+        grow_blocks: with ``init_from``, first deepen that model to this many
+            residual blocks, the new ones starting as the identity
+            (``acoustic_model.grow_blocks``); 0 keeps its depth.
         vocab: vocabulary file for a new model (default: our 2100 syllables).
         epochs: passes over the training data.
         batch_frames: padded frames per batch.
@@ -93,6 +96,7 @@ class TrainConfig:
     run_dir: str = str(RUNS_ROOT / "default")
     preset: str = "dcnn_fast"
     init_from: str | None = None
+    grow_blocks: int = 0
     vocab: str | None = None
     epochs: int = 30
     batch_frames: int = 6000
@@ -309,6 +313,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         Summary dict: epochs, steps, best dev SER, paths.
     """
     keras = _keras()
+    if config.grow_blocks and not config.init_from:
+        raise ValueError("grow_blocks deepens a trained model: give init_from too")
     run_dir = Path(config.run_dir).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState()
@@ -342,6 +348,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     if source is not None:
         base = am.AcousticModel.load(source)
         spec, vocab = base.spec, base.vocab
+        initial = base.model
+        if ckpt is None and config.grow_blocks:
+            spec, initial = am.grow_blocks(base.model, spec, config.grow_blocks)
+            logger.info("grew %s from %d to %d residual blocks", source, base.spec.blocks, spec.blocks)
     else:
         vocab = Vocabulary.load(config.vocab) if config.vocab else build_default_vocabulary()
         spec = am.preset(config.preset, num_classes=vocab.num_classes)
@@ -393,7 +403,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         if ckpt is not None:
             am.load_weights_h5(model, ckpt / "weights.h5")
         elif base is not None:
-            model.set_weights(base.model.get_weights())
+            model.set_weights(initial.get_weights())
         train_model = am.logits_model(model)
         optimizer = keras.optimizers.AdamW(
             learning_rate=make_schedule(config.lr, config.warmup_steps, state.total_steps, config.min_lr_ratio),
