@@ -133,6 +133,11 @@ def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
         tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
 
 
+def test_warp_out_of_range_is_refused(tiny_corpus, tmp_path):
+    with pytest.raises(ValueError, match="warp"):
+        tr.train(dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), warp=0.7), progress=False)
+
+
 def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         tr.train(_config(tiny_corpus, tmp_path / "empty", epochs=1), resume=True, progress=False)

@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-augment", action="store_true", help="turn off SpecAugment and warping")
     p.add_argument(
+        "--warp",
+        type=float,
+        default=d.warp,
+        help="mel-axis warp range, a vocal-tract-length change: factor in [1-W, 1+W] (default %(default)s)",
+    )
+    p.add_argument(
         "--join-frames",
         type=int,
         default=d.join_frames,
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         patience=args.patience,
         max_minutes=args.max_minutes,
         augment=not args.no_augment,
+        warp=args.warp,
         seed=args.seed,
         distribute=args.distribute,
         join_frames=args.join_frames,

@@ -80,6 +80,8 @@ class TrainConfig:
         max_minutes: stop (with a checkpoint) after this much training time in
             this invocation (a resumed run gets the budget anew).
         augment: SpecAugment + warping on.
+        warp: with ``augment``, the mel-axis warp range (factor drawn from
+            ``[1 - warp, 1 + warp]``: a vocal-tract-length change).
         dev_max: at most this many dev utterances per source.
         seed: RNG seed (init, shuffling, augmentation).
         distribute: None, ``mirrored`` (all local GPUs) or ``multiworker``
@@ -108,6 +110,7 @@ class TrainConfig:
     patience: int = 6
     max_minutes: float | None = None
     augment: bool = True
+    warp: float = pipeline.Augment.warp
     dev_max: int = 300
     seed: int = 0
     distribute: str | None = None
@@ -315,6 +318,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     keras = _keras()
     if config.grow_blocks and not config.init_from:
         raise ValueError("grow_blocks deepens a trained model: give init_from too")
+    if not 0.0 <= config.warp < 0.5:
+        raise ValueError(f"warp must be in [0, 0.5), got {config.warp}")
     run_dir = Path(config.run_dir).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState()
@@ -372,7 +377,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
                 utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress=False
             )
     hours = sum(len(e.feats) for e in examples) / 100 / 3600
-    aug = pipeline.Augment() if config.augment else pipeline.NO_AUGMENT
+    aug = pipeline.Augment(warp=config.warp) if config.augment else pipeline.NO_AUGMENT
     sampler = pipeline.BucketSampler(
         examples,
         config.batch_frames,
