@@ -105,12 +105,18 @@ def test_a_few_steps_lower_the_ctc_loss_and_resume_continues(tiny_corpus, tmp_pa
     assert best.vocab.syllables == SYLLABLES and "training" in best.meta
 
 
-def test_fine_tuned_run_resumes_without_its_init_folder(tiny_corpus, tmp_path):
-    vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
+def _fine_tune_config(corpus, tmp_path, **changes):
+    """A one-epoch run in tmp_path/run starting from a fresh tiny model saved in tmp_path/init."""
+    vocab = Vocabulary.load(corpus / "vocab.txt")
     init = tmp_path / "init"
     am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3).save(init)
-    run = tmp_path / "run"
-    config = dataclasses.replace(_config(tiny_corpus, run, epochs=1), init_from=str(init), vocab=None)
+    config = _config(corpus, tmp_path / "run", epochs=1)
+    return dataclasses.replace(config, init_from=str(init), vocab=None, **changes)
+
+
+def test_fine_tuned_run_resumes_without_its_init_folder(tiny_corpus, tmp_path):
+    config = _fine_tune_config(tiny_corpus, tmp_path)
+    run, init = tmp_path / "run", tmp_path / "init"
     tr.train(config, progress=False)
     ckpt = am.AcousticModel.load(run / "ckpt")  # a checkpoint is a complete model directory
     assert ckpt.vocab.syllables == SYLLABLES and ckpt.meta["checkpoint"]["epoch"] == 1
@@ -120,11 +126,8 @@ def test_fine_tuned_run_resumes_without_its_init_folder(tiny_corpus, tmp_path):
 
 
 def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
-    vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
-    init = tmp_path / "init"
-    am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3).save(init)
+    config = _fine_tune_config(tiny_corpus, tmp_path, grow_blocks=3)
     run = tmp_path / "run"
-    config = dataclasses.replace(_config(tiny_corpus, run, epochs=1), init_from=str(init), vocab=None, grow_blocks=3)
     tr.train(config, progress=False)
     assert am.AcousticModel.load(run / "ckpt").spec.blocks == 3
     resumed = tr.train(dataclasses.replace(config, epochs=2), resume=True, progress=False)

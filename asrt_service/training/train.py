@@ -405,9 +405,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     with scope:
         keras.utils.set_random_seed(config.seed)
         model = am.build_model(spec)
-        if ckpt is not None:
+        if ckpt is not None and source != ckpt:  # an older checkpoint: weights only, spec from best/
             am.load_weights_h5(model, ckpt / "weights.h5")
-        elif base is not None:
+        elif base is not None:  # the checkpoint, the init model, or the init model grown
             model.set_weights(initial.get_weights())
         train_model = am.logits_model(model)
         optimizer = keras.optimizers.AdamW(
