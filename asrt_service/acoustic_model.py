@@ -280,6 +280,10 @@ def ctc_greedy(probs: np.ndarray, length: int | None = None) -> list[int]:
     return out
 
 
+#: Per syllable, its ``(syllable, log-probability)`` candidates, best first.
+Alternatives = tuple[tuple[tuple[str, float], ...], ...]
+
+
 def ctc_topk(probs: np.ndarray, length: int | None = None, k: int = 5) -> list[list[tuple[int, float]]]:
     """Alternatives for each syllable of the greedy path, for n-best LM decoding.
 
@@ -587,18 +591,47 @@ class AcousticModel:
         """This model's features of one waveform: float32 (frames, n_features)."""
         return features.extract(waveform, self.spec.feature)
 
-    def recognize_features(self, feats: Sequence[np.ndarray]) -> list[list[str]]:
-        """Greedy pinyin for a batch of feature arrays (padded together here)."""
-        if not feats:
-            return []
+    def alternatives(self, probs: np.ndarray, steps: int | None = None, k: int = 1) -> Alternatives:
+        """One clip's CTC output as syllables with their ``k`` best candidates.
+
+        Args:
+            probs: (steps, num_classes) probabilities from :meth:`infer`.
+            steps: valid output steps (default all).
+            k: candidates per syllable (at least 1).
+
+        Returns:
+            Per syllable of the greedy path, ``(syllable, natural-log probability)``
+            pairs, best first; the first syllables spell the greedy pinyin.
+        """
+        syllables = self.vocab.syllables
+        return tuple(
+            tuple((syllables[c], float(np.log(max(p, 1e-12)))) for c, p in token)
+            for token in ctc_topk(probs, steps, k=max(k, 1))
+        )
+
+    def _batch_probs(self, feats: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+        """Pad feature arrays together and run them: (probs, valid output steps per clip)."""
         stride = self.spec.time_stride
         longest = max(len(f) for f in feats)
         longest = -(-max(longest, stride) // stride) * stride
         batch = np.zeros((len(feats), longest, self.spec.n_features, 1), np.float32)
         for i, f in enumerate(feats):
             batch[i, : len(f), :, 0] = f
-        probs = self.infer(batch)
-        return [self.vocab.decode(ctc_greedy(p, len(f) // stride)) for p, f in zip(probs, feats, strict=True)]
+        return self.infer(batch), [len(f) // stride for f in feats]
+
+    def recognize_features(self, feats: Sequence[np.ndarray]) -> list[list[str]]:
+        """Greedy pinyin for a batch of feature arrays (padded together here)."""
+        if not feats:
+            return []
+        probs, steps = self._batch_probs(feats)
+        return [self.vocab.decode(ctc_greedy(p, n)) for p, n in zip(probs, steps, strict=True)]
+
+    def nbest_features(self, feats: Sequence[np.ndarray], k: int) -> list[Alternatives]:
+        """:meth:`alternatives` for a batch of feature arrays (padded together here)."""
+        if not feats:
+            return []
+        probs, steps = self._batch_probs(feats)
+        return [self.alternatives(p, n, k) for p, n in zip(probs, steps, strict=True)]
 
     def recognize(self, waveforms: Sequence[np.ndarray]) -> list[list[str]]:
         """Greedy pinyin for a batch of float32 16 kHz waveforms (each <= window)."""

@@ -51,7 +51,9 @@ class Settings:
         grpc_workers: gRPC thread-pool size (also bounds concurrent streams).
         stream_pause_ms: silence that ends a sentence in gRPC streaming.
         lm_nbest: acoustic alternatives per syllable passed to the language
-            model (0 = greedy pinyin only).
+            model (0 or 1 = greedy pinyin only). The default 10 cuts the
+            character error rate on real-dev from 68 % to 57 % for about 10 ms
+            of language-model time per sentence (models/zh_dcnn_v1/MODEL_CARD.md).
         pad_to_window: pad every clip to the model window (16 s) as ASRT does;
             only for benchmarking against ASRT-style serving (with max_batch 1).
         log_level: logging level name.
@@ -73,7 +75,7 @@ class Settings:
     http_threads: int = 16
     grpc_workers: int = 32
     stream_pause_ms: float = 500.0
-    lm_nbest: int = 0
+    lm_nbest: int = 10
     pad_to_window: bool = False
     log_level: str = "INFO"
 

@@ -99,6 +99,23 @@ class PieceResult:
 _EMPTY = PieceResult(())
 
 
+def lm_text(lm, piece: PieceResult, nbest: int, extra_words=None) -> str:
+    """Hanzi for one piece: the language model picks among the acoustic n-best.
+
+    With ``nbest`` > 1 every syllable position offers the language model the
+    acoustic model's ``nbest`` best candidates, scored by their log-probability,
+    so a likely word can win over a slightly likelier wrong syllable; with 0 or
+    1 it reads the greedy pinyin only (tone and neighbouring-syllable
+    variations still apply). Shared by the servers and ``asrt-service evaluate``.
+    """
+    if not piece.pinyin:
+        return ""
+    if nbest > 1 and piece.alternatives:
+        alts = [a[:nbest] for a in piece.alternatives]
+        return lm.decode(list(piece.pinyin), nbest=alts, extra_words=extra_words).text
+    return lm.decode(list(piece.pinyin), extra_words=extra_words).text
+
+
 @dataclasses.dataclass
 class _Job:
     feats: np.ndarray  # (frames, n_features) float32
@@ -135,9 +152,6 @@ class Recognizer:
         pad_to_window: bool = False,
         nbest: int = 0,
     ) -> None:
-        from .acoustic_model import ctc_topk  # TensorFlow loads with the model, not with this module
-
-        self._ctc_topk = ctc_topk
         self.nbest = nbest
         self.acoustic = acoustic
         self.lm = lm
@@ -235,12 +249,7 @@ class Recognizer:
 
     def text_for(self, piece: PieceResult, extra_words=None) -> str:
         """Hanzi for one piece's acoustic output (n-best when configured)."""
-        if not piece.pinyin:
-            return ""
-        if self.nbest > 1:
-            nbest = [alts[: self.nbest] for alts in piece.alternatives]
-            return self.lm.decode(list(piece.pinyin), nbest=nbest, extra_words=extra_words).text
-        return self.lm.decode(list(piece.pinyin), extra_words=extra_words).text
+        return lm_text(self.lm, piece, self.nbest, extra_words)
 
     def stream(self) -> StreamSession:
         """A stateful streaming decoder (one per client stream)."""
@@ -328,11 +337,7 @@ class Recognizer:
             probs = self.acoustic.infer(batch)
             for i, j in enumerate(jobs):
                 steps = -(-j.feats.shape[0] // stride)
-                syllables = self.acoustic.vocab.syllables
-                alts = tuple(
-                    tuple((syllables[c], float(np.log(max(p, 1e-12)))) for c, p in token)
-                    for token in self._ctc_topk(probs[i], steps, k=max(self.nbest, 1))
-                )
+                alts = self.acoustic.alternatives(probs[i], steps, k=self.nbest)
                 j.future.set_result(PieceResult(tuple(a[0][0] for a in alts), alts))
         except Exception as exc:  # a model failure fails this batch, never the worker
             logger.exception("acoustic model failed on a batch of %d", len(jobs))
@@ -408,15 +413,20 @@ class StreamSession:
         return self.r.submit(samples).result()
 
     def _partial(self, speech: bool) -> StreamUpdate:
-        pinyin = list(self.r.submit(self._sentence).result().pinyin) if speech else []
+        piece = self.r.submit(self._sentence).result() if speech else _EMPTY
+        pinyin = list(piece.pinyin)
         # Feed the incremental LM only what is new; if the acoustic model
         # revised earlier syllables with more context, start the LM over.
         if self._lm_stream is None or pinyin[: len(self._lm_fed)] != self._lm_fed:
             self._lm_stream = self.r.lm.stream()
             self._lm_fed = []
-        for syl in pinyin[len(self._lm_fed) :]:
-            self._lm_stream.feed(syl)
-            self._lm_fed.append(syl)
+        nbest = self.r.nbest
+        for i in range(len(self._lm_fed), len(pinyin)):
+            if nbest > 1 and piece.alternatives:
+                self._lm_stream.feed_alternatives(piece.alternatives[i][:nbest])
+            else:
+                self._lm_stream.feed(pinyin[i])
+            self._lm_fed.append(pinyin[i])
         return StreamUpdate(self._lm_stream.partial, final=False, pinyin=tuple(pinyin))
 
     def _finalize(self, samples: np.ndarray) -> StreamUpdate:

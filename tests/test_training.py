@@ -232,12 +232,12 @@ class _FixedModel:
     def features(self, wave):
         return np.zeros((len(wave) // 160, 80), np.float32)
 
-    def recognize_features(self, feats):
-        return [self.answers[len(f)] for f in feats]
+    def nbest_features(self, feats, k):
+        return [tuple(((syl, 0.0),) for syl in self.answers[len(f)]) for f in feats]
 
 
 class _EchoLM:
-    def decode(self, pinyins):
+    def decode(self, pinyins, nbest=None, extra_words=None):
         class R:
             text = "".join({"ni3": "你", "hao3": "好", "ma5": "吗"}.get(p, "？") for p in pinyins)
 
@@ -264,6 +264,9 @@ def test_evaluate_reports_known_error_rates(tmp_path):
     assert report["ser"]["rate"] == pytest.approx(2 / 5) and report["ser"]["errors"] == 2
     assert report["ser_toneless"]["rate"] == pytest.approx(1 / 5)
     assert report["cer"]["rate"] == pytest.approx(2 / 5)  # u2 decodes to "？好": one substitution, one deletion
+    # The LM's reading: "你好" -> ni3 hao3 (right); "？好" -> hao3 (ni3 and ma5 deleted).
+    assert report["ser_lm"]["rate"] == pytest.approx(2 / 5) and report["ser_lm_toneless"]["errors"] == 2
+    assert [r["hyp_lm"] for r in report["per_utterance"]] == ["ni3 hao3", "hao3"]
     assert report["ser"]["sentence_accuracy"] == pytest.approx(0.5)
     assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
 

