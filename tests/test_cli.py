@@ -146,3 +146,21 @@ def test_clients_report_bad_files(shipped_servers, tmp_path):
 def test_asrt_weights_without_dict_is_refused(tmp_path):
     done = _run_script(["asrserver_grpc.py", "--asrt-weights", str(tmp_path / "w.h5"), "--port", "0"])
     assert done.returncode == 2 and "--asrt-weights needs --asrt-dict" in done.stderr.decode()
+
+
+def test_predict_prints_pinyin_alternatives_and_nbest_text(real_wav, tmp_path, capsys):
+    from asrt_service.cli import predict
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    assert predict.main([str(real_wav), str(bad), "--lm", str(REPO / "models" / "lm"), "--json", "--topk", "3"]) == 1
+    captured = capsys.readouterr()
+    assert "bad.wav: cannot read audio" in captured.err
+    (line,) = captured.out.strip().splitlines()
+    out = json.loads(line)
+    assert len(out["pinyin"]) >= 20 and len(out["alternatives"]) == len(out["pinyin"])
+    for syl, cands in zip(out["pinyin"], out["alternatives"], strict=True):
+        assert len(cands) == 3 and cands[0][0] == syl
+        probs = [p for _, p in cands]
+        assert probs == sorted(probs, reverse=True) and 0 < probs[0] <= 1
+    assert len(out["text"]) >= 20 and all("\u4e00" <= ch <= "\u9fff" for ch in out["text"])
