@@ -82,16 +82,17 @@ def run(argv: list[str] | None, protocols: tuple[str, ...], prog: str | None = N
         return 2
     stop = threading.Event()
     closers = []
-    if "http" in protocols:
-        server, _, port = start_http(settings, recognizer)
-        closers.append(server.close)
-        logger.info("REST API listening on http://%s:%d", settings.host, port)
+    # gRPC first: once REST answers /readyz, both protocols are listening.
     if "grpc" in protocols:
         from ..grpc_server import create_server
 
         gserver, gport = create_server(settings, recognizer)
         closers.append(lambda: gserver.stop(grace=5).wait())
         logger.info("gRPC API listening on %s:%d", settings.host, gport)
+    if "http" in protocols:
+        server, _, port = start_http(settings, recognizer)
+        closers.append(server.close)
+        logger.info("REST API listening on http://%s:%d", settings.host, port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
