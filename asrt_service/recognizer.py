@@ -27,6 +27,7 @@ import numpy as np
 from . import audio as audio_mod
 from . import features
 from .audio import SAMPLE_RATE, Audio
+from .config import Settings
 from .errors import BadRequestFormat, InferenceError, NotReady, Overloaded
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class Recognizer:
         pad_to_window: pad every clip to the full model window, as ASRT does
             (benchmark baseline only).
         nbest: acoustic alternatives per syllable given to the language model
-            (0 or 1: the greedy pinyin only).
+            (0 or 1: the greedy pinyin only; default ``Settings.lm_nbest``).
     """
 
     def __init__(
@@ -150,7 +151,7 @@ class Recognizer:
         max_audio_seconds: float = 600.0,
         stream_pause_ms: float = 500.0,
         pad_to_window: bool = False,
-        nbest: int = 0,
+        nbest: int = Settings.lm_nbest,
     ) -> None:
         self.nbest = nbest
         self.acoustic = acoustic
