@@ -96,6 +96,11 @@ class PieceResult:
     pinyin: tuple[str, ...]
     alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
 
+    @classmethod
+    def from_alternatives(cls, alternatives) -> PieceResult:
+        """From ``AcousticModel.alternatives`` output: the first candidates spell the greedy pinyin."""
+        return cls(tuple(cands[0][0] for cands in alternatives), alternatives)
+
 
 _EMPTY = PieceResult(())
 
@@ -107,7 +112,7 @@ def lm_text(lm, piece: PieceResult, nbest: int, extra_words=None) -> str:
     acoustic model's ``nbest`` best candidates, scored by their log-probability,
     so a likely word can win over a slightly likelier wrong syllable; with 0 or
     1 it reads the greedy pinyin only (tone and neighbouring-syllable
-    variations still apply). Shared by the servers and ``asrt-service evaluate``.
+    variations still apply). Shared by the servers, ``evaluate`` and ``predict``.
     """
     if not piece.pinyin:
         return ""
@@ -338,8 +343,9 @@ class Recognizer:
             probs = self.acoustic.infer(batch)
             for i, j in enumerate(jobs):
                 steps = -(-j.feats.shape[0] // stride)
-                alts = self.acoustic.alternatives(probs[i], steps, k=self.nbest)
-                j.future.set_result(PieceResult(tuple(a[0][0] for a in alts), alts))
+                j.future.set_result(
+                    PieceResult.from_alternatives(self.acoustic.alternatives(probs[i], steps, k=self.nbest))
+                )
         except Exception as exc:  # a model failure fails this batch, never the worker
             logger.exception("acoustic model failed on a batch of %d", len(jobs))
             for j in jobs:

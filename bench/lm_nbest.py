@@ -27,7 +27,6 @@ import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.language_model import PinyinLM  # noqa: E402
-from asrt_service.recognizer import PieceResult, lm_text  # noqa: E402
+from asrt_service.recognizer import PieceResult  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
-from asrt_service.training.metrics import ErrorCount, hanzi_chars  # noqa: E402
-from asrt_service.vocab import strip_tone  # noqa: E402
 
 SIZES = (1, 3, 5, 10, 20)
 CACHE = Path.home() / ".cache" / "asrt-service"
@@ -53,27 +50,14 @@ def default_sources() -> list[str]:
     return out
 
 
-def score(items, pieces, lm, k: int | None) -> dict:
-    """Error rates of the acoustic pinyin (k None) or of the LM decoding with n-best k."""
-    toneful, toneless, chars = ErrorCount(), ErrorCount(), ErrorCount()
-    times = []
-    for it, piece in zip(items, pieces, strict=True):
-        if k is None:
-            hyp = list(piece.pinyin)
-        else:
-            t0 = time.perf_counter()
-            text = lm_text(lm, piece, k)
-            times.append(time.perf_counter() - t0)
-            hyp = list(pipeline.text_to_pinyin(text)) if text else []
-            if it.text:
-                chars.add(hanzi_chars(it.text), hanzi_chars(text))
-        toneful.add(list(it.pinyin), hyp)
-        toneless.add([strip_tone(s) for s in it.pinyin], [strip_tone(s) for s in hyp])
-    row = {"ser": toneful.to_dict()["rate"], "ser_toneless": toneless.to_dict()["rate"]}
-    if chars.utterances:
-        row["cer"] = chars.to_dict()["rate"]
-    if times:
-        row["ms_per_sentence"] = round(1000 * statistics.median(times), 2)
+def score(items, pieces, lm, k: int) -> dict:
+    """The LM decoding with n-best ``k`` of pieces already computed (``evaluate.score_pieces``)."""
+    seconds: list[float] = []
+    report = ev.score_pieces(items, pieces, lm=lm, lm_nbest=k, keep_utterances=False, lm_seconds=seconds)
+    row = {"ser": report["ser_lm"]["rate"], "ser_toneless": report["ser_lm_toneless"]["rate"]}
+    if "cer" in report:
+        row["cer"] = report["cer"]["rate"]
+    row["ms_per_sentence"] = round(1000 * statistics.median(seconds), 2)
     return row
 
 
@@ -94,8 +78,9 @@ def main() -> int:
         pieces = []
         for f in feats:  # one clip per call: the servers' path for a lone request
             (alts,) = model.nbest_features([f], k=max(SIZES))
-            pieces.append(PieceResult(tuple(a[0][0] for a in alts), alts))
-        rows = {"acoustic": score(items, pieces, lm, None)}
+            pieces.append(PieceResult.from_alternatives(alts))
+        acoustic = ev.score_pieces(items, pieces, keep_utterances=False)
+        rows = {"acoustic": {"ser": acoustic["ser"]["rate"], "ser_toneless": acoustic["ser_toneless"]["rate"]}}
         for k in SIZES:
             rows[str(k)] = score(items, pieces, lm, k)
         name = "/".join(Path(source).parts[-2:])

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
             continue
         (alts,) = model.nbest_features([model.features(wav)], k=max(args.topk, args.lm_nbest, 1))
-        piece = PieceResult(tuple(a[0][0] for a in alts), alts)
+        piece = PieceResult.from_alternatives(alts)
         pinyin = list(piece.pinyin)
         text = lm_text(lm, piece, args.lm_nbest) if lm is not None else None
         if args.json:

@@ -120,8 +120,32 @@ def evaluate_items(
         out = model.nbest_features([feats[k] for k in idx], k=lm_nbest if lm is not None else 1)
         model_seconds += time.perf_counter() - t0
         for k, alts in zip(idx, out, strict=True):
-            pieces[k] = PieceResult(tuple(a[0][0] for a in alts), alts)
+            pieces[k] = PieceResult.from_alternatives(alts)
         i = j
+    report: dict[str, Any] = {
+        "utterances": len(items),
+        "audio_seconds": round(audio_seconds, 2),
+        "model_seconds": round(model_seconds, 3),
+        "rtf": round(model_seconds / audio_seconds, 5) if audio_seconds else None,
+    }
+    report.update(score_pieces(items, pieces, lm=lm, lm_nbest=lm_nbest, keep_utterances=keep_utterances))
+    return report
+
+
+def score_pieces(
+    items: Sequence[EvalItem],
+    pieces: Sequence[PieceResult],
+    lm=None,
+    lm_nbest: int = Settings.lm_nbest,
+    keep_utterances: bool = True,
+    lm_seconds: list[float] | None = None,
+) -> dict[str, Any]:
+    """Error rates of acoustic output already computed (one :class:`PieceResult` per item).
+
+    Returns the ``ser`` / ``ser_toneless`` (and with ``lm`` the ``ser_lm``,
+    ``ser_lm_toneless``, ``cer``) blocks of :func:`evaluate_items`; with
+    ``lm_seconds`` given, each utterance's language-model time is appended to it.
+    """
     toneful, toneless, chars = ErrorCount(), ErrorCount(), ErrorCount()
     lm_toneful, lm_toneless = ErrorCount(), ErrorCount()
     rows = []
@@ -132,7 +156,10 @@ def evaluate_items(
         row["errors"] = toneful.add(list(it.pinyin), hyp)
         row["errors_toneless"] = toneless.add(ref_toneless, [strip_tone(s) for s in hyp])
         if lm is not None:
+            t0 = time.perf_counter()
             text = lm_text(lm, piece, lm_nbest)
+            if lm_seconds is not None:
+                lm_seconds.append(time.perf_counter() - t0)
             reading = list(pipeline.text_to_pinyin(text)) if text else []
             row["text_hyp"], row["hyp_lm"] = text, " ".join(reading)
             row["errors_lm"] = lm_toneful.add(list(it.pinyin), reading)
@@ -141,14 +168,7 @@ def evaluate_items(
                 row["text_ref"] = it.text
                 row["char_errors"] = chars.add(hanzi_chars(it.text), hanzi_chars(text))
         rows.append(row)
-    report: dict[str, Any] = {
-        "utterances": len(items),
-        "audio_seconds": round(audio_seconds, 2),
-        "model_seconds": round(model_seconds, 3),
-        "rtf": round(model_seconds / audio_seconds, 5) if audio_seconds else None,
-        "ser": toneful.to_dict(),
-        "ser_toneless": toneless.to_dict(),
-    }
+    report: dict[str, Any] = {"ser": toneful.to_dict(), "ser_toneless": toneless.to_dict()}
     if lm is not None:
         report["lm_nbest"] = lm_nbest
         report["ser_lm"] = lm_toneful.to_dict()
