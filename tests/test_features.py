@@ -60,6 +60,37 @@ def test_logmel80_shape_mean_and_gain_invariance():
     assert np.abs(quieter - feats).mean() < 0.05
 
 
+def _speechlike(seconds: float = 2.0) -> np.ndarray:
+    """Bursts of tones between pauses, over a faint noise floor."""
+    rng = np.random.default_rng(1)
+    wave = 0.001 * rng.standard_normal(int(seconds * 16000))
+    for i, start in enumerate(range(2000, len(wave) - 4000, 6000)):
+        wave[start : start + 3200] += _tone(300 + 200 * i, 0.2, amp=0.3)
+    return wave.astype(np.float32)
+
+
+def test_logmel80_norm_ignores_dc_offset_and_recording_level():
+    wave = _speechlike()
+    feats = features.extract(wave, "logmel80_norm")
+    assert feats.shape == features.extract(wave, "logmel80").shape
+    np.testing.assert_allclose(feats.mean(axis=0), 0.0, atol=1e-4)
+    # A DC offset (a cheap sound card) and a 26 dB quieter microphone change
+    # logmel80 a lot and logmel80_norm hardly at all.
+    for other in (wave + 0.02, wave * 0.05):
+        assert np.abs(features.extract(other, "logmel80_norm") - feats).mean() < 0.01
+        assert np.abs(features.extract(other, "logmel80") - features.extract(wave, "logmel80")).mean() > 0.05
+
+
+def test_logmel80_norm_boosts_quiet_input_only_so_far():
+    wave = _speechlike()
+    # 40 dB down: the 20 dB boost limit leaves it 20 dB below the reference
+    # level, so its pauses sink into the floor (a room's noise stays quiet).
+    far = features.extract(wave * 0.01, "logmel80_norm")
+    assert np.abs(far - features.extract(wave, "logmel80_norm")).mean() > 0.1
+    silent = features.extract(np.zeros(16000, np.float32), "logmel80_norm")
+    assert np.all(np.isfinite(silent)) and np.abs(silent).max() < 1e-4
+
+
 def test_logmel80_tone_lands_in_the_right_band():
     # Silence then a tone: after mean removal the tone frames still peak in
     # the band whose filter is largest at 1 kHz.

@@ -136,6 +136,17 @@ def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
         tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
 
 
+def test_a_run_can_switch_its_init_model_to_other_features(tiny_corpus, tmp_path):
+    config = _fine_tune_config(tiny_corpus, tmp_path, feature="logmel80_norm")
+    run = tmp_path / "run"
+    tr.train(config, progress=False)
+    assert am.AcousticModel.load(run / "best").spec.feature == "logmel80_norm"
+    resumed = tr.train(dataclasses.replace(config, epochs=2), resume=True, progress=False)
+    assert resumed["epochs"] == 2 and am.AcousticModel.load(run / "ckpt").spec.feature == "logmel80_norm"
+    with pytest.raises(ValueError, match="asrt_spectrogram has 200 features per frame; the model reads 80"):
+        tr.train(dataclasses.replace(config, feature="asrt_spectrogram", run_dir=str(tmp_path / "r2")), progress=False)
+
+
 def test_warp_out_of_range_is_refused(tiny_corpus, tmp_path):
     with pytest.raises(ValueError, match="warp"):
         tr.train(dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), warp=0.7), progress=False)

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --init-from: deepen that model to N residual blocks, the new ones starting as the identity",
     )
+    p.add_argument(
+        "--feature",
+        default=None,
+        metavar="KIND",
+        help="feature kind instead of the preset's or the --init-from model's (same width), e.g. logmel80_norm",
+    )
     p.add_argument("--vocab", default=None, help="vocabulary file for a new model (default: our 2100 syllables)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training data (default %(default)s)")
     p.add_argument(
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         preset=args.arch,
         init_from=args.init_from,
         grow_blocks=args.grow_blocks,
+        feature=args.feature,
         vocab=args.vocab,
         epochs=args.epochs,
         batch_frames=args.batch_frames,

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .. import acoustic_model as am
+from .. import features
 from ..vocab import Vocabulary, build_default_vocabulary, strip_tone
 from . import pipeline
 from .metrics import ErrorCount
@@ -68,6 +69,10 @@ class TrainConfig:
         grow_blocks: with ``init_from``, first deepen that model to this many
             residual blocks, the new ones starting as the identity
             (``acoustic_model.grow_blocks``); 0 keeps its depth.
+        feature: feature kind (``features.KINDS``) instead of the preset's or,
+            with ``init_from``, the init model's; it must have the same width
+            (e.g. ``logmel80`` -> ``logmel80_norm``: the weights carry over and
+            the run adapts them to the new front end).
         vocab: vocabulary file for a new model (default: our 2100 syllables).
         epochs: passes over the training data.
         batch_frames: padded frames per batch.
@@ -99,6 +104,7 @@ class TrainConfig:
     preset: str = "dcnn_fast"
     init_from: str | None = None
     grow_blocks: int = 0
+    feature: str | None = None
     vocab: str | None = None
     epochs: int = 30
     batch_frames: int = 6000
@@ -302,6 +308,18 @@ def load_sources(specs: Sequence[str]) -> list:
     return out
 
 
+def with_feature(spec: am.ModelSpec, kind: str) -> am.ModelSpec:
+    """``spec`` reading ``kind`` features instead.
+
+    Raises:
+        ValueError: unknown kind, or one of another width than the model's input.
+    """
+    width = features.n_features(kind)
+    if width != spec.n_features:
+        raise ValueError(f"{kind} has {width} features per frame; the model reads {spec.n_features}")
+    return dataclasses.replace(spec, feature=kind)
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) training.
 
@@ -361,6 +379,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         vocab = Vocabulary.load(config.vocab) if config.vocab else build_default_vocabulary()
         spec = am.preset(config.preset, num_classes=vocab.num_classes)
         base = None
+    if ckpt is None and config.feature and config.feature != spec.feature:
+        spec = with_feature(spec, config.feature)
+        logger.info("features: %s", spec.feature)
 
     # Data.
     train_utts = load_sources(config.train)
