@@ -123,11 +123,11 @@ def preset(name: str, num_classes: int | None = None) -> ModelSpec:
     if name == "asrt251bn":
         return ModelSpec("asrt251bn", "asrt_spectrogram", 200, num_classes or 1428)
     if name == "dcnn_fast":
-        return ModelSpec("dcnn_fast", "logmel80", 80, num_classes or 2101)
+        return ModelSpec("dcnn_fast", "logmel80_norm", 80, num_classes or 2101)
     if name == "dcnn_tiny":
         return ModelSpec(
             "dcnn_fast",
-            "logmel80",
+            "logmel80_norm",
             80,
             num_classes or 32,
             channels=32,

@@ -50,7 +50,7 @@ _LOGMEL_FLOOR = 1e-4
 # is scaled to this, boosting by at most _MAX_BOOST_DB.
 _LEVEL_DBFS = -30.0
 _LEVEL_PERCENTILE = 95
-_MAX_BOOST_DB = 20.0
+_MAX_BOOST_DB = 30.0
 
 
 def n_features(kind: str) -> int:

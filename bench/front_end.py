@@ -9,7 +9,11 @@ model + front end given, and reports greedy acoustic syllable error rates:
 - ``SER`` / ``toneless``: edit distance over toneful / toneless syllables
   divided by the reference syllables (``evaluate``'s metrics);
 - conditions: ``+10 dB`` .. ``-40 dB`` gain (clipped to [-1, 1]), and
-  ``dc 0.02`` (a constant 0.02 added, about -34 dBFS).
+  ``dc 0.02`` (a constant 0.02 added, about -34 dBFS);
+- ``non-speech syl/min``: syllables emitted per minute of audio with no speech
+  in it (60 clips of coloured noise, mains hum and near-silence at -75..-25
+  dBFS from ``pipeline.non_speech_waveform``, drawn with a seed training never
+  uses): 0 is right.
 
 A model is ``LABEL=MODEL_DIR`` (its own features) or
 ``LABEL=MODEL_DIR:KIND`` (the same weights read through another front end of
@@ -106,6 +110,16 @@ def main() -> int:
                 cells.append(f"{100 * ser.rate:10.1f} / {100 * toneless.rate:5.1f} %")
             results["rows"].append(row)
             print(f"{label[:28]:<28} {cond:<9} " + " ".join(f"{c:>22}" for c in cells), flush=True)
+    rng = np.random.default_rng(20261124)
+    quiet = [pipeline.non_speech_waveform(rng, float(rng.uniform(1.0, 5.0)))[0] for _ in range(60)]
+    minutes = sum(len(q) for q in quiet) / features.SAMPLE_RATE / 60
+    print(f"\n{'model':<28} non-speech syllables per minute ({minutes:.1f} min of noise, hum, near-silence)")
+    results["non_speech"] = {"minutes": round(minutes, 2)}
+    for label, path, kind in specs:
+        model, kind = loaded[path], results["models"][label]["feature"]
+        emitted = sum(len(model.recognize_features([features.extract(q, kind)])[0]) for q in quiet)
+        results["non_speech"][label] = round(emitted / minutes, 2)
+        print(f"{label[:28]:<28} {emitted / minutes:6.1f}")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(f"(SER / toneless SER, greedy pinyin; first {args.limit} clips per source) -> {args.output}")

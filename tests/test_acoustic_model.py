@@ -165,7 +165,7 @@ def test_save_and_load_round_trip(tmp_path):
     before = model.infer(x)
     model.save(tmp_path / "m", note="test")
     cfg = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert cfg["arch"] == "dcnn_fast" and cfg["feature"] == "logmel80" and cfg["time_stride"] == 8
+    assert cfg["arch"] == "dcnn_fast" and cfg["feature"] == "logmel80_norm" and cfg["time_stride"] == 8
     loaded = am.AcousticModel.load(tmp_path / "m")
     assert loaded.spec == model.spec and loaded.vocab.syllables == vocab.syllables and loaded.name == "tiny"
     np.testing.assert_allclose(loaded.infer(x), before, rtol=1e-5, atol=1e-6)

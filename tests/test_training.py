@@ -147,6 +147,23 @@ def test_a_run_can_switch_its_init_model_to_other_features(tiny_corpus, tmp_path
         tr.train(dataclasses.replace(config, feature="asrt_spectrogram", run_dir=str(tmp_path / "r2")), progress=False)
 
 
+def test_non_speech_examples_teach_blank(tiny_corpus, tmp_path):
+    made = pipeline.non_speech_examples(6, "logmel80_norm", seed=2)
+    again = pipeline.non_speech_examples(6, "logmel80_norm", seed=2)
+    assert [e.utt_id for e in made] == [e.utt_id for e in again]  # fixed by the seed
+    assert all(len(e.labels) == 0 and len(e.feats) >= 48 for e in made)
+    # A batch of nothing but non-speech still packs and has a finite CTC loss.
+    x, y = pipeline.pack_batch([e.feats.astype(np.float32) for e in made], [e.labels for e in made])
+    assert y.shape[1] > 1 and np.all(y[:, 1:] == -1)
+    model = am.AcousticModel.create(am.preset("dcnn_tiny", 5), Vocabulary(SYLLABLES), seed=1)
+    loss = tr.mean_ctc_loss(model.model, made, 8)
+    assert np.isfinite(loss) and loss > 0
+    # Training with them: a run's non-speech examples are counted and it trains.
+    config = dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), non_speech=0.25)
+    summary = tr.train(config, progress=False)
+    assert summary["epochs"] == 1
+
+
 def test_warp_out_of_range_is_refused(tiny_corpus, tmp_path):
     with pytest.raises(ValueError, match="warp"):
         tr.train(dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), warp=0.7), progress=False)

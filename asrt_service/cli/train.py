@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.join_share,
         help="chance that an example starts a chain of joined clips (default %(default)s)",
     )
+    p.add_argument(
+        "--non-speech",
+        type=float,
+        default=d.non_speech,
+        metavar="SHARE",
+        help="add this share of non-speech examples (noise, mains hum, silence; empty labels) so the model "
+        "learns to stay silent on them, e.g. 0.04 (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None, help="TensorFlow CPU threads")
     p.add_argument(
@@ -138,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         max_minutes=args.max_minutes,
         augment=not args.no_augment,
         warp=args.warp,
+        non_speech=args.non_speech,
         seed=args.seed,
         distribute=args.distribute,
         join_frames=args.join_frames,

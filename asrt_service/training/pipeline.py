@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: Caches and runs; ``ASRT_SERVICE_CACHE`` moves it (tests point it at a temporary folder).
 CACHE_ROOT = Path(os.environ.get("ASRT_SERVICE_CACHE", Path.home() / ".cache" / "asrt-service"))
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # bumped when a kind's definition changes (2: logmel80_norm boost cap 20 -> 30 dB)
 PAD_FRAMES = 64
 MAX_LABEL = 1 << 30
 
@@ -222,6 +222,48 @@ def prepare_examples(
     return out
 
 
+def non_speech_waveform(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, str]:
+    """One clip with no speech in it, and what it is.
+
+    Coloured noise (white to brown, random spectral slope), mains hum with
+    harmonics under a little noise, or near-digital silence, at -75..-25 dBFS:
+    the rooms, cables and gaps a service hears between and instead of speech.
+    """
+    from .corpus.augment import coloured_noise
+
+    n = int(seconds * features.SAMPLE_RATE)
+    level_db = float(rng.uniform(-75.0, -25.0))
+    kind = str(rng.choice(["noise", "noise", "hum", "silence"]))
+    if kind == "noise":
+        x = coloured_noise(n, float(rng.uniform(0.0, 2.0)), rng)
+    elif kind == "hum":
+        t = np.arange(n) / features.SAMPLE_RATE
+        mains = float(rng.choice([50.0, 60.0]))
+        x = sum(rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * mains * h * t + rng.uniform(0, 6.3)) for h in (1, 2, 3, 5))
+        x = x / np.sqrt(np.mean(x**2)) + 0.1 * coloured_noise(n, 1.0, rng)
+        level_db = min(level_db, -35.0)
+    else:
+        x = coloured_noise(n, 0.0, rng)
+        level_db = -90.0
+    return (x * 10 ** (level_db / 20)).astype(np.float32), kind
+
+
+def non_speech_examples(count: int, kind: str, seed: int = 0) -> list[Example]:
+    """``count`` training examples of non-speech (0.5-6 s) with empty labels.
+
+    Taught that noise, hum and silence are all blank, a model stops
+    emitting syllables for them (CTC with an empty label sequence).
+    """
+    rng = np.random.default_rng((seed, 3))
+    out = []
+    for i in range(count):
+        wave, what = non_speech_waveform(rng, float(rng.uniform(0.5, 6.0)))
+        out.append(
+            Example(f"non-speech-{i}-{what}", features.extract(wave, kind).astype(np.float16), np.zeros(0, np.int32))
+        )
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Augment:
     """Augmentation settings (all applied per example, in numpy).
@@ -293,7 +335,7 @@ def pack_batch(
     frames = -(-longest // pad_to) * pad_to
     n_feat = feats[0].shape[1]
     x = np.zeros((len(feats), frames, n_feat, 1), np.float32)
-    max_label = -(-max(len(lab) for lab in labels) // 8) * 8
+    max_label = max(8, -(-max(len(lab) for lab in labels) // 8) * 8)  # room even if all are non-speech
     y = np.full((len(feats), 1 + max_label), -1, np.int32)
     for i, (f, lab) in enumerate(zip(feats, labels, strict=True)):
         x[i, : len(f), :, 0] = f

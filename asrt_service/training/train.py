@@ -92,6 +92,9 @@ class TrainConfig:
         distribute: None, ``mirrored`` (all local GPUs) or ``multiworker``
             (TF_CONFIG cluster; see docs/TRAINING.md).
         weight_decay: AdamW weight decay.
+        non_speech: share of non-speech examples (noise, hum, silence with
+            empty labels; ``pipeline.non_speech_examples``) added to the
+            training examples, e.g. 0.03; 0 adds none.
         join_frames / join_share: join clips end to end into examples of up to
             ``join_frames`` frames, starting a chain at ``join_share`` of the
             examples (``pipeline.BucketSampler``); 0 turns joining off.
@@ -123,6 +126,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     join_frames: int = 0
     join_share: float = 0.5
+    non_speech: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -397,6 +401,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             sets[_source_name(path)] = pipeline.prepare_examples(
                 utts, vocab, spec.feature, spec.time_stride, spec.window_frames, progress=False
             )
+    if config.non_speech > 0:
+        extra = pipeline.non_speech_examples(round(config.non_speech * len(examples)), spec.feature, config.seed)
+        logger.info("added %d non-speech examples (noise, hum, silence; empty labels)", len(extra))
+        examples += extra
     hours = sum(len(e.feats) for e in examples) / 100 / 3600
     aug = pipeline.Augment(warp=config.warp) if config.augment else pipeline.NO_AUGMENT
     sampler = pipeline.BucketSampler(
