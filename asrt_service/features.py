@@ -19,8 +19,8 @@ same thing in seconds:
   DC offset is removed before the window (cheap sound cards add one; THCHS30's
   recordings sit at about -39 dBFS of DC), and the utterance's speech level
   (95th percentile of frame energy) is brought to -30 dBFS before the floor,
-  with at most +20 dB of boost so that a clip of room noise is not raised to
-  speech level. Without it a recording 25 dB quieter than usual loses half
+  with at most +30 dB of boost so that a clip of room noise is not raised
+  far above where it was. Without it a recording 25 dB quieter than usual loses half
   its syllables to the floor (bench/front_end.py).
 
 No TensorFlow here: the service extracts features in its request threads.

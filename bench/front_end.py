@@ -11,7 +11,7 @@ model + front end given, and reports greedy acoustic syllable error rates:
 - conditions: ``+10 dB`` .. ``-40 dB`` gain (clipped to [-1, 1]), and
   ``dc 0.02`` (a constant 0.02 added, about -34 dBFS);
 - ``non-speech syl/min``: syllables emitted per minute of audio with no speech
-  in it (60 clips of coloured noise, mains hum and near-silence at -75..-25
+  in it (60 clips of coloured noise, mains hum and near-silence at -90..-25
   dBFS from ``pipeline.non_speech_waveform``, drawn with a seed training never
   uses): 0 is right.
 

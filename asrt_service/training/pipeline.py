@@ -225,9 +225,10 @@ def prepare_examples(
 def non_speech_waveform(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, str]:
     """One clip with no speech in it, and what it is.
 
-    Coloured noise (white to brown, random spectral slope), mains hum with
-    harmonics under a little noise, or near-digital silence, at -75..-25 dBFS:
-    the rooms, cables and gaps a service hears between and instead of speech.
+    Coloured noise (white to brown, random spectral slope) at -75..-25 dBFS,
+    mains hum with harmonics under a little noise (at most -35 dBFS), or
+    near-digital silence (-90 dBFS): the rooms, cables and gaps a service
+    hears between and instead of speech.
     """
     from .corpus.augment import coloured_noise
 
