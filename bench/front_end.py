@@ -19,9 +19,9 @@ A model is ``LABEL=MODEL_DIR`` (its own features) or
 ``LABEL=MODEL_DIR:KIND`` (the same weights read through another front end of
 the same width: no retraining). Default: the shipped model through its own
 front end (``logmel80_norm``) and through plain ``logmel80``. The committed
-results compare revision 3 with revision 2 (its files: ``git show
-88909d3:models/zh_dcnn_v1/weights.h5`` etc. into a folder), as the model card
-reports them.
+results compare revision 4 (shipped) with revision 2 (its files: ``git show
+88909d3:models/zh_dcnn_v1/weights.h5`` etc. into a folder) and revision 3
+(zh_dcnn_v12), as the model card reports them.
 Nothing is asserted; results go to bench/results/front_end.json.
 
 Usage: python bench/front_end.py [--model LABEL=DIR[:KIND] ...] [--limit N] [SOURCE ...]
@@ -95,7 +95,9 @@ def main() -> int:
     names = list(clips)
     print(f"{'model':<28} {'input':<9} " + " ".join(f"{n[:22]:>22}" for n in names))
     for label, path, kind in specs:
-        model = loaded.setdefault(path, AcousticModel.load(path))
+        if path not in loaded:  # one load per model folder, however many front ends read it
+            loaded[path] = AcousticModel.load(path)
+        model = loaded[path]
         kind = kind or model.spec.feature
         results["models"][label] = {"model": path, "feature": kind}
         for cond, (gain_db, dc) in CONDITIONS.items():
