@@ -169,6 +169,19 @@ def test_warp_out_of_range_is_refused(tiny_corpus, tmp_path):
         tr.train(dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), warp=0.7), progress=False)
 
 
+@pytest.mark.parametrize("tempo", [(1.2, 0.8), (0.1, 1.0), (0.9, 3.0), (0.9,), ("slow", 1.0)])
+def test_tempo_range_out_of_bounds_is_refused(tiny_corpus, tmp_path, tempo):
+    with pytest.raises(ValueError, match="tempo"):
+        tr.train(dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), tempo=tempo), progress=False)
+
+
+def test_tempo_range_round_trips_through_run_json(tmp_path):
+    config = tr.TrainConfig(train=["x.wav.lst"], tempo=(0.6, 1.15))
+    again = tr.TrainConfig.from_json(config.to_json())
+    assert tuple(again.tempo) == (0.6, 1.15)
+    assert tuple(tr.TrainConfig.from_json('{"train": ["x.wav.lst"]}').tempo) == (0.9, 1.1)  # runs from before --tempo
+
+
 def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         tr.train(_config(tiny_corpus, tmp_path / "empty", epochs=1), resume=True, progress=False)
@@ -225,6 +238,21 @@ def test_augmentation_keeps_shapes_ctc_feasible():
         out = pipeline.augment_example(feats, 15, pipeline.Augment(), rng)
         assert out.shape[1] == 80 and out.shape[0] // 8 >= 15
         assert np.isfinite(out).all()
+
+
+def test_tempo_range_stretches_within_its_bounds():
+    rng = np.random.default_rng(2)
+    feats = rng.standard_normal((400, 80)).astype(np.float32)
+    slow = pipeline.Augment(0, 0, 0, 0.0, 0.0, 0.6, 0.8)
+    lengths = [len(pipeline.augment_example(feats, 10, slow, rng)) for _ in range(200)]
+    # speech at 0.6-0.8 times its rate lasts 400/0.8 = 500 to 400/0.6 = 667 frames
+    assert 500 <= min(lengths) < 520 and 650 < max(lengths) <= 667
+    assert len(pipeline.augment_example(feats, 10, pipeline.NO_AUGMENT, rng)) == 400
+    fixed = pipeline.Augment(0, 0, 0, 0.0, 0.0, 0.5, 0.5)
+    out = pipeline.augment_example(feats, 10, fixed, rng)
+    assert len(out) == 800  # half the rate, twice as long, the same content from first frame to last
+    assert np.allclose(out[0], feats[0]) and np.allclose(out[-1], feats[-1])
+    assert np.allclose(out[::2].mean(axis=0), feats.mean(axis=0), atol=0.1)
 
 
 @pytest.mark.parametrize(

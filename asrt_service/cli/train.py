@@ -12,6 +12,15 @@ from .logs import setup_logging
 logger = logging.getLogger(__name__)
 
 
+def _tempo_range(text: str) -> tuple[float, float]:
+    from ..training.pipeline import check_tempo
+
+    try:
+        return check_tempo(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..training.train import RUNS_ROOT, TrainConfig
 
@@ -81,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="mel-axis warp range, a vocal-tract-length change: factor in [1-W, 1+W] (default %(default)s)",
     )
     p.add_argument(
+        "--tempo",
+        type=_tempo_range,
+        default=d.tempo,
+        metavar="LOW,HIGH",
+        help="speaking-rate range of the time-stretch augmentation, e.g. 0.6,1.15 (0.6: speech at 0.6 times "
+        "its original rate, lasting 1/0.6 as long; default " + ",".join(str(v) for v in d.tempo) + ")",
+    )
+    p.add_argument(
         "--join-frames",
         type=int,
         default=d.join_frames,
@@ -146,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         max_minutes=args.max_minutes,
         augment=not args.no_augment,
         warp=args.warp,
+        tempo=args.tempo,
         non_speech=args.non_speech,
         seed=args.seed,
         distribute=args.distribute,

@@ -273,7 +273,9 @@ class Augment:
         freq_masks / freq_width: SpecAugment frequency masks and their max width (bins).
         time_masks / time_ratio: time masks, each at most ``time_ratio`` of the clip.
         warp: mel-axis warp factor drawn from [1 - warp, 1 + warp].
-        tempo: time-axis rate drawn from [1 - tempo, 1 + tempo].
+        tempo_min / tempo_max: speaking-rate factor drawn uniformly from this
+            range by stretching the time axis (0.7 = 70 % of the original
+            rate: the example lasts 1 / 0.7 times as long); both 1 = off.
     """
 
     freq_masks: int = 2
@@ -281,10 +283,31 @@ class Augment:
     time_masks: int = 2
     time_ratio: float = 0.05
     warp: float = 0.1
-    tempo: float = 0.1
+    tempo_min: float = 0.9
+    tempo_max: float = 1.1
 
 
-NO_AUGMENT = Augment(0, 0, 0, 0.0, 0.0, 0.0)
+NO_AUGMENT = Augment(0, 0, 0, 0.0, 0.0, 1.0, 1.0)
+
+#: Speaking-rate factors ``--tempo`` accepts.
+TEMPO_LIMITS = (0.3, 2.0)
+
+
+def check_tempo(tempo: Sequence[float]) -> tuple[float, float]:
+    """``(low, high)`` speaking-rate factors, validated.
+
+    Raises:
+        ValueError: not two numbers with ``0.3 <= low <= high <= 2``.
+    """
+    try:
+        lo, hi = (float(v) for v in tempo)
+    except (TypeError, ValueError):
+        raise ValueError(f"tempo must be two numbers LOW,HIGH, got {tempo!r}") from None
+    if not TEMPO_LIMITS[0] <= lo <= hi <= TEMPO_LIMITS[1]:
+        raise ValueError(
+            f"tempo range must satisfy {TEMPO_LIMITS[0]} <= low <= high <= {TEMPO_LIMITS[1]}, got {lo},{hi}"
+        )
+    return lo, hi
 
 
 def _resample_axis(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
@@ -306,8 +329,8 @@ def augment_example(
     """Augment one float32 (T, F) feature array; keeps enough steps for CTC."""
     x = feats.astype(np.float32)
     t, f = x.shape
-    if aug.tempo > 0:
-        rate = rng.uniform(1.0 - aug.tempo, 1.0 + aug.tempo)
+    if aug.tempo_min != 1.0 or aug.tempo_max != 1.0:
+        rate = rng.uniform(aug.tempo_min, aug.tempo_max)
         new_t = int(round(t / rate))
         if new_t // time_stride >= 2 * n_labels + 1:
             x = _resample_axis(x, np.linspace(0, t - 1, new_t), axis=0)

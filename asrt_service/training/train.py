@@ -87,6 +87,11 @@ class TrainConfig:
         augment: SpecAugment + warping on.
         warp: with ``augment``, the mel-axis warp range (factor drawn from
             ``[1 - warp, 1 + warp]``: a vocal-tract-length change).
+        tempo: with ``augment``, the speaking-rate range ``(low, high)``
+            (``pipeline.Augment``): each example is stretched in time by a
+            factor drawn from it. Our synthetic voices speak about 1.5x as fast
+            as real speakers (docs/TRAINING.md), so a low end well below 1
+            shows the model synthetic speech at real speakers' rates.
         dev_max: at most this many dev utterances per source.
         seed: RNG seed (init, shuffling, augmentation).
         distribute: None, ``mirrored`` (all local GPUs) or ``multiworker``
@@ -120,6 +125,7 @@ class TrainConfig:
     max_minutes: float | None = None
     augment: bool = True
     warp: float = pipeline.Augment.warp
+    tempo: tuple[float, float] = (pipeline.Augment.tempo_min, pipeline.Augment.tempo_max)
     dev_max: int = 300
     seed: int = 0
     distribute: str | None = None
@@ -342,6 +348,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         raise ValueError("grow_blocks deepens a trained model: give init_from too")
     if not 0.0 <= config.warp < 0.5:
         raise ValueError(f"warp must be in [0, 0.5), got {config.warp}")
+    tempo_min, tempo_max = pipeline.check_tempo(config.tempo)
     run_dir = Path(config.run_dir).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState()
@@ -406,7 +413,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         logger.info("added %d non-speech examples (noise, hum, silence; empty labels)", len(extra))
         examples += extra
     hours = sum(len(e.feats) for e in examples) / 100 / 3600
-    aug = pipeline.Augment(warp=config.warp) if config.augment else pipeline.NO_AUGMENT
+    aug = (
+        pipeline.Augment(warp=config.warp, tempo_min=tempo_min, tempo_max=tempo_max)
+        if config.augment
+        else pipeline.NO_AUGMENT
+    )
     sampler = pipeline.BucketSampler(
         examples,
         config.batch_frames,
