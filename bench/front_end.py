@@ -1,15 +1,21 @@
-"""Does recognition survive how a recording was made? Front ends side by side.
+"""Does recognition survive how a recording was made, and how fast its speaker talks?
 
 Real microphones differ from our training audio in level (a laptop microphone
 far from the mouth is 20-40 dB below a headset) and in DC offset (cheap sound
-cards; THCHS30's recordings carry about -39 dBFS of it). This bench plays every
-clip of each source at several input levels and with a DC offset, through each
-model + front end given, and reports greedy acoustic syllable error rates:
+cards; THCHS30's recordings carry about -39 dBFS of it), and real speakers
+talk at their own pace (our synthetic voices are about 1.5x as fast as
+real-train's speakers; docs/TRAINING.md). This bench plays every clip of each
+source at several input levels, with a DC offset and at other speaking rates,
+through each model + front end given, and reports greedy acoustic syllable
+error rates:
 
 - ``SER`` / ``toneless``: edit distance over toneful / toneless syllables
   divided by the reference syllables (``evaluate``'s metrics);
-- conditions: ``+10 dB`` .. ``-40 dB`` gain (clipped to [-1, 1]), and
-  ``dc 0.02`` (a constant 0.02 added, about -34 dBFS);
+- conditions: ``+10 dB`` .. ``-40 dB`` gain (clipped to [-1, 1]),
+  ``dc 0.02`` (a constant 0.02 added, about -34 dBFS), and ``rate 0.7`` ..
+  ``rate 1.2``: the speech slowed down or sped up with sox's ``tempo -s``
+  (WSOLA: pitch and timbre kept; 0.7 = 70 % of the recorded rate, a slow
+  speaker), a different stretch from the one training applies to features;
 - ``non-speech syl/min``: syllables emitted per minute of audio with no speech
   in it (60 clips of coloured noise, mains hum and near-silence at -90..-25
   dBFS from ``pipeline.non_speech_waveform``, drawn with a seed training never
@@ -19,9 +25,10 @@ A model is ``LABEL=MODEL_DIR`` (its own features) or
 ``LABEL=MODEL_DIR:KIND`` (the same weights read through another front end of
 the same width: no retraining). Default: the shipped model through its own
 front end (``logmel80_norm``) and through plain ``logmel80``. The committed
-results compare revision 4 (shipped) with revision 2 (its files: ``git show
-88909d3:models/zh_dcnn_v1/weights.h5`` etc. into a folder) and revision 3
-(zh_dcnn_v12), as the model card reports them.
+results compare revision 5 (shipped) with revision 4 (its files: ``git show
+574f209:models/zh_dcnn_v1/weights.h5`` etc. into a folder) and zh_dcnn_v15,
+the control run that differs from revision 5 only in its speaking-rate range,
+as the model card reports them.
 Nothing is asserted; results go to bench/results/front_end.json.
 
 Usage: python bench/front_end.py [--model LABEL=DIR[:KIND] ...] [--limit N] [SOURCE ...]
@@ -32,7 +39,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +58,31 @@ from asrt_service.training.metrics import ErrorCount  # noqa: E402
 from asrt_service.vocab import strip_tone  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "asrt-service"
-CONDITIONS = {"+10 dB": (10.0, 0.0), "0 dB": (0.0, 0.0), "-10 dB": (-10.0, 0.0), "-25 dB": (-25.0, 0.0),
-              "-40 dB": (-40.0, 0.0), "dc 0.02": (0.0, 0.02)}  # fmt: skip
+
+
+def level(gain_db: float, dc: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    def play(wave: np.ndarray) -> np.ndarray:
+        return np.clip(wave * np.float32(10 ** (gain_db / 20)) + np.float32(dc), -1.0, 1.0).astype(np.float32)
+
+    return play
+
+
+def rate(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    def play(wave: np.ndarray) -> np.ndarray:
+        import soundfile as sf
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+            sf.write(str(src), wave, features.SAMPLE_RATE, subtype="FLOAT")
+            subprocess.run(["sox", str(src), str(dst), "tempo", "-s", str(factor)], check=True)
+            return sf.read(str(dst), dtype="float32")[0]
+
+    return play
+
+
+CONDITIONS = {"+10 dB": level(10.0), "0 dB": level(0.0), "-10 dB": level(-10.0), "-25 dB": level(-25.0),
+              "-40 dB": level(-40.0), "dc 0.02": level(0.0, 0.02),
+              "rate 0.7": rate(0.7), "rate 0.85": rate(0.85), "rate 1.2": rate(1.2)}  # fmt: skip
 
 
 def default_sources() -> list[str]:
@@ -91,6 +124,7 @@ def main() -> int:
     for source in sources:
         items = [it for it in ev.load_items(source) if it.pinyin][: args.limit]
         clips[short_name(source)] = [(it, pipeline.read_audio(it.path)) for it in items]
+    played = {}  # (condition, source) -> waveforms, the same for every model
     results = {"machine": platform.platform(), "limit": args.limit, "models": {}, "rows": []}
     names = list(clips)
     print(f"{'model':<28} {'input':<9} " + " ".join(f"{n[:22]:>22}" for n in names))
@@ -100,14 +134,15 @@ def main() -> int:
         model = loaded[path]
         kind = kind or model.spec.feature
         results["models"][label] = {"model": path, "feature": kind}
-        for cond, (gain_db, dc) in CONDITIONS.items():
+        for cond, play in CONDITIONS.items():
             row = {"model": label, "input": cond}
             cells = []
             for name, pairs in clips.items():
                 ser, toneless = ErrorCount(), ErrorCount()
-                for item, wave in pairs:
-                    x = np.clip(wave * np.float32(10 ** (gain_db / 20)) + np.float32(dc), -1.0, 1.0)
-                    (hyp,) = model.recognize_features([features.extract(x.astype(np.float32), kind)])
+                if (cond, name) not in played:
+                    played[cond, name] = [play(wave) for _, wave in pairs]
+                for (item, _), x in zip(pairs, played[cond, name], strict=True):
+                    (hyp,) = model.recognize_features([features.extract(x, kind)])
                     ref = list(item.pinyin)
                     ser.add(ref, hyp)
                     toneless.add([strip_tone(s) for s in ref], [strip_tone(s) for s in hyp])

@@ -6,7 +6,7 @@ its syllables (today's weak model flips a syllable or two where resampling
 moves a frame boundary: 2 of 31 at 44.1 kHz); lossy MP3/AAC within 15 %, Opus
 at 48 kbit/s within 35 %, and none less accurate against the transcript. At
 8 kHz everything above 4 kHz is gone: held to nearly the same accuracy against
-the transcript instead (within 20 % of its syllables). 60 s of real utterances is recognized in full.
+the transcripts instead (all 17 recordings within 10 % of their syllables). 60 s of real utterances is recognized in full.
 """
 
 from __future__ import annotations
@@ -69,16 +69,28 @@ def test_formats_and_rates_give_the_same_pinyin(
     assert edit_distance(gold, hyp) <= edit_distance(gold, reference) + 0.1 * len(gold)
 
 
-def test_8khz_is_nearly_as_accurate_as_16khz(shipped_recognizer, real_wav, tmp_path, reference, gold):
+def test_8khz_is_nearly_as_accurate_as_16khz(shipped_recognizer, shared_data, gold_pinyin, tmp_path):
     # Above 4 kHz is gone: the model hears many syllables differently, so 8 kHz
-    # is held to nearly the same accuracy against the transcript, not the same
-    # string. On this clip revision 4 makes 13 errors in 30 syllables at 16 kHz
-    # and 18 at 8 kHz (revision 2: 19 and 22): the better the 16 kHz result,
-    # the more the missing band costs, hence 20 % rather than 10 %.
-    converted = _ffmpeg(real_wav, tmp_path / "8k.wav", "-ar", "8000")
-    hyp = shipped_recognizer.speech(decode_file(converted.read_bytes()))
-    assert len(hyp) >= 0.7 * len(reference)
-    assert edit_distance(gold, hyp) <= edit_distance(gold, reference) + 0.2 * len(gold)
+    # is held to nearly the same accuracy against the transcripts, not the same
+    # strings, over all 17 Mandarin recordings (one clip's 30 syllables swing by
+    # a few errors between revisions). Toneless error at 16 / 8 kHz: revision 4
+    # 47.0 % / 54.0 %, revision 5 47.9 % / 56.4 % (model card).
+    errors = {"16k": 0, "8k": 0}
+    heard = {"16k": 0, "8k": 0}
+    total = 0
+    for w in sorted((shared_data / "real-dev" / "wav").glob("*.wav")):
+        if not w.stem.startswith(("thchs30_", "aishell1_")):  # Mandarin only
+            continue
+        gold = [s.rstrip("012345") for s in gold_pinyin[w.stem]]
+        total += len(gold)
+        converted = _ffmpeg(w, tmp_path / f"{w.stem}-8k.wav", "-ar", "8000")
+        for rate, data in (("16k", w.read_bytes()), ("8k", converted.read_bytes())):
+            hyp = [s.rstrip("012345") for s in shipped_recognizer.speech(decode_file(data))]
+            errors[rate] += edit_distance(gold, hyp)
+            heard[rate] += len(hyp)
+    assert total > 400
+    assert heard["8k"] >= 0.8 * heard["16k"], heard
+    assert errors["8k"] <= errors["16k"] + 0.1 * total, errors
 
 
 def test_raw_pcm_stereo_44k_int32(shipped_recognizer, real_wav, tmp_path, reference):
@@ -147,3 +159,34 @@ def test_quiet_microphones_and_dc_offset_give_the_same_pinyin(
     hyp = shipped_recognizer.speech(Audio(x))
     assert edit_distance(reference, hyp) <= max(1, round(0.1 * len(reference))), (name, reference, hyp)
     assert edit_distance(gold, hyp) <= edit_distance(gold, reference) + 0.1 * len(gold)
+
+
+def _tempo(samples: np.ndarray, factor: float, tmp_path) -> np.ndarray:
+    """The same speech at ``factor`` times its rate (sox WSOLA: pitch and timbre kept)."""
+    src, dst = tmp_path / f"in-{factor}.wav", tmp_path / f"out-{factor}.wav"
+    sf.write(str(src), samples, 16000, subtype="FLOAT")
+    subprocess.run(["sox", str(src), str(dst), "tempo", "-s", str(factor)], check=True)
+    return sf.read(str(dst), dtype="float32")[0]
+
+
+def test_slow_speakers_are_recognized_as_well_as_the_recorded_pace(
+    shipped_recognizer, shared_data, gold_pinyin, tmp_path
+):
+    # Revision 5 was trained with speaking rates down to 0.6x (docs/TRAINING.md,
+    # "Speaking rate"): on real-dev slowed to 0.7x its toneless error is 45.8 %
+    # against 47.7 % as recorded; revision 4 (trained with +-10 %) went from
+    # 46.8 % to 54.0 % and fails this.
+    errors = {1.0: 0, 0.7: 0}
+    total = 0
+    for w in sorted((shared_data / "real-dev" / "wav").glob("*.wav")):
+        if not w.stem.startswith(("thchs30_", "aishell1_")):  # Mandarin only
+            continue
+        ref = [s.rstrip("012345") for s in gold_pinyin[w.stem]]
+        samples = decode_file(w.read_bytes()).samples
+        total += len(ref)
+        for factor in errors:
+            x = samples if factor == 1.0 else _tempo(samples, factor, tmp_path)
+            hyp = [s.rstrip("012345") for s in shipped_recognizer.speech(Audio(x))]
+            errors[factor] += edit_distance(ref, hyp)
+    assert total > 400  # the 17 Mandarin recordings
+    assert errors[0.7] <= errors[1.0] + 0.03 * total, errors
