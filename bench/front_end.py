@@ -39,9 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +52,7 @@ from asrt_service import features  # noqa: E402
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
+from asrt_service.training.corpus import augment  # noqa: E402
 from asrt_service.training.metrics import ErrorCount  # noqa: E402
 from asrt_service.vocab import strip_tone  # noqa: E402
 
@@ -68,16 +67,7 @@ def level(gain_db: float, dc: float = 0.0) -> Callable[[np.ndarray], np.ndarray]
 
 
 def rate(factor: float) -> Callable[[np.ndarray], np.ndarray]:
-    def play(wave: np.ndarray) -> np.ndarray:
-        import soundfile as sf
-
-        with tempfile.TemporaryDirectory() as tmp:
-            src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
-            sf.write(str(src), wave, features.SAMPLE_RATE, subtype="FLOAT")
-            subprocess.run(["sox", str(src), str(dst), "tempo", "-s", str(factor)], check=True)
-            return sf.read(str(dst), dtype="float32")[0]
-
-    return play
+    return lambda wave: augment.tempo_change(wave, factor)
 
 
 CONDITIONS = {"+10 dB": level(10.0), "0 dB": level(0.0), "-10 dB": level(-10.0), "-25 dB": level(-25.0),

@@ -181,6 +181,19 @@ def test_augmentation_keeps_length_rate_and_labels():
     assert len(augment.change_voice(x, 1.1, 200)) == pytest.approx(len(x), abs=2)
 
 
+def test_tempo_change_keeps_pitch_and_scales_length():
+    t = np.arange(16000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    for factor in (0.7, 1.2):
+        y = augment.tempo_change(x, factor)
+        assert y.dtype == np.float32 and abs(len(y) - len(x) / factor) <= 160
+        spectrum = np.abs(np.fft.rfft(y[2000:-2000]))
+        peak_hz = np.argmax(spectrum) * 16000 / len(y[2000:-2000])
+        assert peak_hz == pytest.approx(220, abs=5)  # a slower speaker, not a tape played slower
+    with pytest.raises(ValueError, match="positive"):
+        augment.tempo_change(x, 0.0)
+
+
 def test_noise_is_mixed_at_the_requested_snr():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(16000).astype(np.float32) * 0.1

@@ -3,8 +3,9 @@
 All functions take and return a 1-D float32 waveform at 16 kHz (the package's
 audio convention) and never touch labels. Length rules, relied on by tests and
 by the list files: everything keeps the input length except
-:func:`speed_perturb` (length / factor, like Kaldi's speed perturbation) and
-:func:`change_voice` with a duration factor.
+:func:`speed_perturb` (length / factor, like Kaldi's speed perturbation),
+:func:`tempo_change` (the same length rule, pitch kept) and :func:`change_voice`
+with a duration factor.
 
 :func:`random_chain` draws one augmentation recipe per utterance from a seeded
 generator, so a corpus is reproducible from its seed.
@@ -42,6 +43,32 @@ def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
         return x.astype(np.float32)
     # Pretend the audio was recorded at SR*factor and resample to SR.
     return resample(x, int(round(SR * factor)), SR)
+
+
+def tempo_change(x: np.ndarray, factor: float) -> np.ndarray:
+    """Speak ``factor`` times faster with pitch and timbre kept (sox ``tempo -s``, WSOLA); length ~ len / factor.
+
+    A slow or fast speaker rather than a tape played at another speed
+    (:func:`speed_perturb`).
+
+    Raises:
+        ValueError: factor not positive.
+        RuntimeError: sox missing or failed.
+    """
+    if factor <= 0:
+        raise ValueError(f"tempo factor must be positive, got {factor}")
+    exe = shutil.which("sox")
+    if exe is None:
+        raise RuntimeError("sox is not installed (apt-get install sox)")
+    raw = ["-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-r", str(SR), "-c", "1"]
+    done = subprocess.run(
+        [exe, *raw, "-", *raw, "-", "tempo", "-s", str(factor)],
+        input=np.asarray(x, "<f4").tobytes(),
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"sox tempo failed: {done.stderr.decode(errors='replace')[-300:]}")
+    return np.frombuffer(done.stdout, "<f4").astype(np.float32)
 
 
 def change_voice(
