@@ -182,6 +182,83 @@ def test_tempo_range_round_trips_through_run_json(tmp_path):
     assert tuple(tr.TrainConfig.from_json('{"train": ["x.wav.lst"]}').tempo) == (0.9, 1.1)  # runs from before --tempo
 
 
+@pytest.mark.parametrize(
+    "spec", [(2, 10, 2), (2, 10, 21, 0.05), (2, 41, 2, 0.05), (2, 10, 2, 0.3), (-1, 10, 2, 0.05), (2, 10.5, 2, 0.05)]
+)
+def test_specaugment_out_of_bounds_is_refused(tiny_corpus, tmp_path, spec):
+    with pytest.raises(ValueError, match="specaugment"):
+        tr.train(
+            dataclasses.replace(_config(tiny_corpus, tmp_path / "run", epochs=1), specaugment=spec), progress=False
+        )
+
+
+def test_specaugment_round_trips_through_run_json():
+    config = tr.TrainConfig(train=["x.wav.lst"], specaugment=(2, 20, 8, 0.04))
+    assert tuple(tr.TrainConfig.from_json(config.to_json()).specaugment) == (2, 20, 8, 0.04)
+    old = tr.TrainConfig.from_json('{"train": ["x.wav.lst"]}')  # runs from before --specaugment
+    assert tuple(old.specaugment) == (2, 10, 2, 0.05)
+
+
+def test_specaugment_masks_stay_within_their_settings():
+    rng = np.random.default_rng(3)
+    feats = rng.uniform(1.0, 2.0, (500, 80)).astype(np.float32)  # never 0, so masked cells are the zeros
+    strong = pipeline.Augment(2, 20, 8, 0.04, 0.0, 1.0, 1.0)
+    masked_bins, masked_frames = [], []
+    for _ in range(300):
+        out = pipeline.augment_example(feats, 10, strong, rng)
+        assert out.shape == feats.shape
+        zero = out == 0.0
+        bins = zero.all(axis=0)
+        frames = zero.all(axis=1)
+        assert np.array_equal(zero, bins[None, :] | frames[:, None])  # whole bands and whole frames only
+        masked_bins.append(int(bins.sum()))
+        masked_frames.append(int(frames.sum()))
+    assert max(masked_bins) <= 40 and max(masked_frames) <= 8 * 20  # 2 x 20 bins, 8 x 4 % of 500 frames
+    assert max(masked_bins) > 25 and max(masked_frames) > 60  # and the masks do reach those sizes
+    weak = [
+        (pipeline.augment_example(feats, 10, pipeline.Augment(2, 10, 2, 0.05, 0.0, 1.0, 1.0), rng) == 0).all(1).sum()
+        for _ in range(300)
+    ]
+    assert np.mean(masked_frames) > 2 * np.mean(weak)
+
+
+def test_feature_cache_survives_concurrent_writers(tmp_path, monkeypatch):
+    # Two training runs started together compute the same clips at the same
+    # time; here both finish writing before either moves its file into place.
+    import threading
+
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, _clip(["a1", "bo2", "ci3"] * 8, np.random.default_rng(0)), 16000)
+    cache = tmp_path / "cache"
+    both_written = threading.Barrier(2, timeout=20)
+    real_save = np.save
+
+    def save_then_wait(path, array):
+        real_save(path, array)
+        both_written.wait()
+
+    monkeypatch.setattr(pipeline.np, "save", save_then_wait)
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(pipeline.cached_features(wav, "logmel80_norm", cache))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 2 and np.array_equal(results[0], results[1])
+    files = [p.name for p in cache.rglob("*") if p.is_file()]
+    assert len(files) == 1 and ".tmp" not in files[0]
+    monkeypatch.undo()
+    assert np.array_equal(pipeline.cached_features(wav, "logmel80_norm", cache), results[0])
+
+
 def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         tr.train(_config(tiny_corpus, tmp_path / "empty", epochs=1), resume=True, progress=False)

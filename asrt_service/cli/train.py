@@ -21,6 +21,15 @@ def _tempo_range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _specaugment(text: str) -> tuple[int, int, int, float]:
+    from ..training.pipeline import check_specaugment
+
+    try:
+        return check_specaugment(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..training.train import RUNS_ROOT, TrainConfig
 
@@ -88,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=d.warp,
         help="mel-axis warp range, a vocal-tract-length change: factor in [1-W, 1+W] (default %(default)s)",
+    )
+    p.add_argument(
+        "--specaugment",
+        type=_specaugment,
+        default=d.specaugment,
+        metavar="FM,FW,TM,TR",
+        help="SpecAugment: FM frequency masks of up to FW mel bins, TM time masks of up to TR of the "
+        "example each (default " + ",".join(str(v) for v in d.specaugment) + ")",
     )
     p.add_argument(
         "--tempo",
@@ -164,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         augment=not args.no_augment,
         warp=args.warp,
         tempo=args.tempo,
+        specaugment=args.specaugment,
         non_speech=args.non_speech,
         seed=args.seed,
         distribute=args.distribute,

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def cached_features(path: Path, kind: str, cache_dir: Path | None = None) -> np.
             logger.warning("rebuilding unreadable cache file %s", cp)
     feats = features.extract(read_audio(path), kind).astype(np.float16)
     cp.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cp.with_name(cp.name + ".tmp.npy")
+    # A name of its own per writer: two runs computing the same clip at once
+    # must not rename each other's half-written file.
+    tmp = cp.with_name(f"{cp.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
     np.save(tmp, feats)
     tmp.replace(cp)
     return feats
@@ -308,6 +311,36 @@ def check_tempo(tempo: Sequence[float]) -> tuple[float, float]:
             f"tempo range must satisfy {TEMPO_LIMITS[0]} <= low <= high <= {TEMPO_LIMITS[1]}, got {lo},{hi}"
         )
     return lo, hi
+
+
+#: ``--specaugment`` limits: masks of each kind, frequency-mask width (bins), time-mask share.
+SPECAUGMENT_LIMITS = (20, 40, 0.2)
+
+
+def check_specaugment(values: Sequence[float]) -> tuple[int, int, int, float]:
+    """``(freq_masks, freq_width, time_masks, time_ratio)``, validated.
+
+    Raises:
+        ValueError: not four numbers, or outside ``0 <= masks <= 20``,
+            ``0 <= freq_width <= 40`` bins, ``0 <= time_ratio <= 0.2``.
+    """
+    try:
+        fm, fw, tm, tr = values
+        out = (int(fm), int(fw), int(tm), float(tr))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"specaugment must be four numbers FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_RATIO, got {values!r}"
+        ) from None
+    if any(float(v) != int(float(v)) for v in (fm, fw, tm)):
+        raise ValueError(f"specaugment mask counts and width must be whole numbers, got {values!r}")
+    max_masks, max_width, max_ratio = SPECAUGMENT_LIMITS
+    if not (0 <= out[0] <= max_masks and 0 <= out[2] <= max_masks):
+        raise ValueError(f"specaugment mask counts must be 0..{max_masks}, got {out[0]} and {out[2]}")
+    if not 0 <= out[1] <= max_width:
+        raise ValueError(f"specaugment frequency-mask width must be 0..{max_width} bins, got {out[1]}")
+    if not 0.0 <= out[3] <= max_ratio:
+        raise ValueError(f"specaugment time-mask share must be in [0, {max_ratio}], got {out[3]}")
+    return out
 
 
 def _resample_axis(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:

@@ -92,6 +92,10 @@ class TrainConfig:
             factor drawn from it. Our synthetic voices speak about 1.5x as fast
             as real speakers (docs/TRAINING.md), so a low end well below 1
             shows the model synthetic speech at real speakers' rates.
+        specaugment: with ``augment``, SpecAugment's ``(freq_masks,
+            freq_width, time_masks, time_ratio)``: that many frequency masks
+            of up to ``freq_width`` mel bins and time masks of up to
+            ``time_ratio`` of the example each (``pipeline.Augment``).
         dev_max: at most this many dev utterances per source.
         seed: RNG seed (init, shuffling, augmentation).
         distribute: None, ``mirrored`` (all local GPUs) or ``multiworker``
@@ -126,6 +130,12 @@ class TrainConfig:
     augment: bool = True
     warp: float = pipeline.Augment.warp
     tempo: tuple[float, float] = (pipeline.Augment.tempo_min, pipeline.Augment.tempo_max)
+    specaugment: tuple[int, int, int, float] = (
+        pipeline.Augment.freq_masks,
+        pipeline.Augment.freq_width,
+        pipeline.Augment.time_masks,
+        pipeline.Augment.time_ratio,
+    )
     dev_max: int = 300
     seed: int = 0
     distribute: str | None = None
@@ -349,6 +359,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     if not 0.0 <= config.warp < 0.5:
         raise ValueError(f"warp must be in [0, 0.5), got {config.warp}")
     tempo_min, tempo_max = pipeline.check_tempo(config.tempo)
+    freq_masks, freq_width, time_masks, time_ratio = pipeline.check_specaugment(config.specaugment)
     run_dir = Path(config.run_dir).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState()
@@ -414,7 +425,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         examples += extra
     hours = sum(len(e.feats) for e in examples) / 100 / 3600
     aug = (
-        pipeline.Augment(warp=config.warp, tempo_min=tempo_min, tempo_max=tempo_max)
+        pipeline.Augment(
+            freq_masks=freq_masks,
+            freq_width=freq_width,
+            time_masks=time_masks,
+            time_ratio=time_ratio,
+            warp=config.warp,
+            tempo_min=tempo_min,
+            tempo_max=tempo_max,
+        )
         if config.augment
         else pipeline.NO_AUGMENT
     )
