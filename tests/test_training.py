@@ -404,6 +404,57 @@ def test_evaluate_reports_known_error_rates(tmp_path):
     assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
 
 
+def test_same_speaker_joining_never_mixes_voices():
+    rng = np.random.default_rng(1)
+    speakers = ["S0150", "S0252", "espeak-f1", "ttskit-Aiyue-f2", ""]
+    exs = [
+        pipeline.Example(f"u{i % 150}", np.full((int(n), 80), i, np.float16), np.array([i % 7 + 1]), speakers[i % 5])
+        for i, n in enumerate(rng.integers(80, 300, 300))
+    ]  # ids repeat after 150: the same clip twice in a pass, as a list given with @2
+    sampler = pipeline.BucketSampler(
+        exs, batch_frames=4000, augment=pipeline.NO_AUGMENT, join_frames=1000, join_share=0.8, join_same_speaker=True
+    )
+    items = sampler.epoch_items(0)
+    assert sorted(i for item in items for i in item) == list(range(300))  # each clip once per pass
+    chains = [item for item in items if len(item) > 1]
+    assert len(chains) > 30
+    for item in chains:
+        assert len({exs[i].speaker for i in item}) == 1 and exs[item[0]].speaker  # one known speaker
+        assert len({exs[i].utt_id for i in item}) == len(item)  # never a clip joined to its own copy
+        assert sum(len(exs[i].feats) for i in item) <= 1000
+    assert all(len(item) == 1 for item in items if exs[item[0]].speaker == "")  # unknown speakers stay alone
+    assert items != sampler.epoch_items(1)
+
+
+def test_speakers_come_from_corpus_manifests_and_known_ids(tmp_path):
+    from asrt_service.training.datalists import read_corpus, read_labels_tsv, speaker_from_id
+
+    assert speaker_from_id("BAC009S0150W0001") == "S0150"
+    assert speaker_from_id("A2_33") == "A2" and speaker_from_id("thchs30_A11_0") == "A11"
+    assert speaker_from_id("aishell1_BAC009S0002W0122") == "S0002"
+    assert speaker_from_id("espeak-00000-000") == "" and speaker_from_id("A2") == ""
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "espeak-00000.tsv").write_text(
+        "espeak-00000-000\ttrain\twav/a.wav\t1.0\tespeak-robert-p65\tx\tclean\tni3 hao3\n", encoding="utf-8"
+    )
+    (tmp_path / "train.wav.lst").write_text(
+        "espeak-00000-000 wav/a.wav\nBAC009S0150W0001 b.wav\nmine-1 c.wav\n", encoding="utf-8"
+    )
+    (tmp_path / "train.syllable.txt").write_text(
+        "espeak-00000-000 ni3 hao3\nBAC009S0150W0001 ni3\nmine-1 hao3\n", encoding="utf-8"
+    )
+    utts = read_corpus(tmp_path / "train.wav.lst", tmp_path / "train.syllable.txt")
+    assert [u.speaker for u in utts] == ["espeak-robert-p65", "S0150", ""]
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("x1", "BAC009S0252W0001"):
+        sf.write(audio / f"{name}.wav", np.zeros(1600, np.float32), 16000)
+    (tmp_path / "labels.tsv").write_text(
+        "id\tspeaker\tpinyin\nx1\tSPK7\tni3\nBAC009S0252W0001\t\thao3\n", encoding="utf-8"
+    )
+    assert [u.speaker for u in read_labels_tsv(tmp_path / "labels.tsv", audio)] == ["SPK7", "S0252"]
+
+
 def test_join_clips_writes_long_recordings_with_joined_labels(tiny_corpus, tmp_path):
     from asrt_service.training import join, pipeline
 

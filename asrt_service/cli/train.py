@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="chance that an example starts a chain of joined clips (default %(default)s)",
     )
     p.add_argument(
+        "--join-same-speaker",
+        action="store_true",
+        help="join only clips of one speaker (our corpora's voices, AISHELL-1 / THCHS30 speaker ids), so a "
+        "joined example sounds like one person talking on; clips of unknown speaker are not joined",
+    )
+    p.add_argument(
         "--non-speech",
         type=float,
         default=d.non_speech,
@@ -187,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         distribute=args.distribute,
         join_frames=args.join_frames,
         join_share=args.join_share,
+        join_same_speaker=args.join_same_speaker,
     )
     try:
         summary = tr.train(config, resume=args.resume, progress=not args.no_progress)

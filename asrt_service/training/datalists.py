@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -28,11 +29,44 @@ class Utterance:
         utt_id: identifier shared by the two list files.
         path: absolute path of the audio file (any format soundfile reads).
         pinyin: toneful syllables, normalised (``lv4``, neutral tone 5).
+        speaker: who speaks (a corpus voice id such as ``ttskit-Aiyue-f2``, an
+            AISHELL-1 speaker ``S0150``, a THCHS30 speaker ``A2``), or ``""``
+            when the source does not say.
     """
 
     utt_id: str
     path: Path
     pinyin: tuple[str, ...]
+    speaker: str = ""
+
+
+_SPEAKER_IDS = (
+    re.compile(r"^BAC\d{3}(S\d{4})W\d{4}$"),  # AISHELL-1: BAC009S0150W0001
+    re.compile(r"^([A-D]\d{1,2})_\d+$"),  # THCHS30: A2_0
+    re.compile(r"^(?:thchs30_)([A-D]\d{1,2})_\d+$"),  # ../shared/data ids
+    re.compile(r"^(?:aishell1_)BAC\d{3}(S\d{4})W\d{4}$"),
+)
+
+
+def speaker_from_id(utt_id: str) -> str:
+    """The speaker in an AISHELL-1 or THCHS30 utterance id, else ``""``."""
+    for pattern in _SPEAKER_IDS:
+        m = pattern.match(utt_id)
+        if m:
+            return m.group(1)
+    return ""
+
+
+def corpus_voices(corpus_dir: str | Path) -> dict[str, str]:
+    """``utt_id -> voice`` from the shard manifests of a corpus we built (``shards/*.tsv``); empty if none."""
+    out: dict[str, str] = {}
+    for tsv in sorted(Path(corpus_dir).glob("shards/*.tsv")):
+        with tsv.open(encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 5:
+                    out[parts[0]] = parts[4]
+    return out
 
 
 def _read_pairs(path: Path) -> dict[str, str]:
@@ -65,6 +99,7 @@ def read_corpus(wav_list: str | Path, syllable_list: str | Path, root: str | Pat
     base = Path(root) if root is not None else wav_list.parent
     wavs = _read_pairs(wav_list)
     labels = _read_pairs(syllable_list)
+    voices = corpus_voices(wav_list.parent)
     out = []
     for utt_id, rel in wavs.items():
         if utt_id not in labels:
@@ -75,6 +110,7 @@ def read_corpus(wav_list: str | Path, syllable_list: str | Path, root: str | Pat
                 utt_id,
                 p if p.is_absolute() else base / p,
                 tuple(normalize_syllable(s) for s in labels[utt_id].split()),
+                voices.get(utt_id) or speaker_from_id(utt_id),
             )
         )
     missing = len(wavs) + len(labels) - 2 * len(out)
@@ -134,6 +170,7 @@ def read_labels_tsv(
             for suffix in suffixes:
                 p = audio_dir / f"{row['id']}{suffix}"
                 if p.exists():
-                    out.append(Utterance(row["id"], p, tuple(normalize_syllable(s) for s in row["pinyin"].split())))
+                    pinyin = tuple(normalize_syllable(s) for s in row["pinyin"].split())
+                    out.append(Utterance(row["id"], p, pinyin, row.get("speaker") or speaker_from_id(row["id"])))
                     break
     return out

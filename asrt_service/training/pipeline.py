@@ -26,6 +26,7 @@ ids padded with -1 (see ``train.packed_ctc_loss``).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -177,6 +178,7 @@ class Example:
     utt_id: str
     feats: np.ndarray  # float16 (T, F)
     labels: np.ndarray  # int32 (L,)
+    speaker: str = ""  # "" = not known
 
 
 def prepare_examples(
@@ -219,7 +221,7 @@ def prepare_examples(
         if len(feats) // time_stride < len(labels) + repeats:
             dropped["too short"] += 1
             continue
-        out.append(Example(u.utt_id, feats, labels))
+        out.append(Example(u.utt_id, feats, labels, u.speaker))
     if any(dropped.values()):
         logger.warning("kept %d of %d utterances; dropped %s", len(out), len(utterances), dropped)
     return out
@@ -419,6 +421,9 @@ class BucketSampler:
         join_frames: longest joined example (0 = never join clips).
         join_share: chance that an example starts a chain of clips; the chain
             grows to a length drawn from [join_frames / 2, join_frames].
+        join_same_speaker: chain only clips of one speaker (``Example.speaker``),
+            so a joined example sounds like one person talking on; clips
+            whose speaker is not known are then never joined.
     """
 
     def __init__(
@@ -432,6 +437,7 @@ class BucketSampler:
         pool: int = 50,
         join_frames: int = 0,
         join_share: float = 0.0,
+        join_same_speaker: bool = False,
     ) -> None:
         if not examples:
             raise ValueError("no training examples")
@@ -439,6 +445,7 @@ class BucketSampler:
         self.lengths = np.array([len(e.feats) for e in self.examples])
         self.join_frames = join_frames
         self.join_share = join_share
+        self.join_same_speaker = join_same_speaker
         self.batch_frames = batch_frames
         self.augment = augment
         self.seed = seed
@@ -456,6 +463,8 @@ class BucketSampler:
         order = [int(i) for i in rng.permutation(len(self.examples))]
         if self.join_frames <= 0 or self.join_share <= 0:
             return [(i,) for i in order]
+        if self.join_same_speaker:
+            return self._speaker_chains(order, rng)
         items: list[tuple[int, ...]] = []
         chain: list[int] = []
         chain_len = target = 0
@@ -480,6 +489,49 @@ class BucketSampler:
                 items.append(tuple(chain))
                 chain = []
         if chain:
+            items.append(tuple(chain))
+        return items
+
+    def _fits(self, chain: Sequence[int], chain_len: int, i: int) -> bool:
+        n = chain_len + int(self.lengths[i])
+        return n <= self.join_frames and n // self.time_stride >= self._ctc_steps_needed([*chain, i])
+
+    def _speaker_chains(self, order: list[int], rng: np.random.Generator) -> list[tuple[int, ...]]:
+        """Like the random chains, but each chain continues with the next clips of its first clip's speaker."""
+        queues: dict[str, collections.deque[int]] = collections.defaultdict(collections.deque)
+        for i in order:
+            if self.examples[i].speaker:
+                queues[self.examples[i].speaker].append(i)
+        used = np.zeros(len(self.examples), bool)
+        items: list[tuple[int, ...]] = []
+        for i in order:
+            if used[i]:
+                continue
+            used[i] = True
+            n, speaker = int(self.lengths[i]), self.examples[i].speaker
+            if not speaker or n >= self.join_frames // 2 or rng.random() >= self.join_share:
+                items.append((i,))
+                continue
+            chain, chain_len = [i], n
+            ids = {self.examples[i].utt_id}
+            target = int(rng.integers(self.join_frames // 2, self.join_frames + 1))
+            queue = queues[speaker]
+            skipped = 0  # a clip repeated in the epoch (``@N``) is not joined to itself
+            while chain_len < target and queue and skipped < 8:
+                j = queue[0]
+                if used[j]:
+                    queue.popleft()
+                elif self.examples[j].utt_id in ids:
+                    queue.rotate(-1)
+                    skipped += 1
+                elif self._fits(chain, chain_len, j):
+                    queue.popleft()
+                    used[j] = True
+                    chain.append(j)
+                    chain_len += int(self.lengths[j])
+                    ids.add(self.examples[j].utt_id)
+                else:
+                    break
             items.append(tuple(chain))
         return items
 

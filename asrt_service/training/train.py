@@ -107,6 +107,9 @@ class TrainConfig:
         join_frames / join_share: join clips end to end into examples of up to
             ``join_frames`` frames, starting a chain at ``join_share`` of the
             examples (``pipeline.BucketSampler``); 0 turns joining off.
+        join_same_speaker: chain only clips of one speaker (corpus voice, or
+            the speaker in AISHELL-1 / THCHS30 ids); clips of unknown speaker
+            are then not joined.
     """
 
     train: list[str]
@@ -142,6 +145,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     join_frames: int = 0
     join_share: float = 0.5
+    join_same_speaker: bool = False
     non_speech: float = 0.0
 
     def to_json(self) -> str:
@@ -445,6 +449,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         time_stride=spec.time_stride,
         join_frames=min(config.join_frames, spec.window_frames),
         join_share=config.join_share,
+        join_same_speaker=config.join_same_speaker,
     )
     steps_per_epoch = sampler.batches_per_epoch()
     if requested_total:  # also on resume: the schedule may be re-planned
