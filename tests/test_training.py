@@ -470,3 +470,50 @@ def test_join_clips_writes_long_recordings_with_joined_labels(tiny_corpus, tmp_p
         assert len(pipeline.read_audio(u.path)) == expect
     assert join.main([str(tiny_corpus / "train.wav.lst"), str(out), "--per", "1"]) == 2
     assert join.main([str(tmp_path / "missing.wav.lst"), str(out)]) == 2
+
+
+def test_paired_bootstrap_on_hand_made_cases():
+    same = metrics.paired_bootstrap([1, 2, 0, 3], [1, 2, 0, 3], [5, 5, 5, 5])
+    assert same["diff"] == same["low"] == same["high"] == 0.0 and same["a"] == same["b"] == 0.3
+    worse = metrics.paired_bootstrap([0, 1, 0, 2, 1], [1, 2, 1, 3, 2], [4, 4, 4, 4, 4])
+    assert worse["diff"] == pytest.approx(0.25) and worse["low"] == pytest.approx(0.25)  # +1 error in 4 everywhere
+    mixed = metrics.paired_bootstrap([0, 4, 0, 4], [4, 0, 4, 0], [4, 4, 4, 4], draws=2000)
+    assert mixed["diff"] == 0.0 and mixed["low"] < -0.4 and mixed["high"] > 0.4  # the luck of the draw, both ways
+    with pytest.raises(ValueError):
+        metrics.paired_bootstrap([1, 2], [1], [3, 3])
+    with pytest.raises(ValueError):
+        metrics.paired_bootstrap([], [], [])
+
+
+def test_compare_cli_pairs_utterances_of_two_reports(tmp_path, capsys):
+    from asrt_service.cli import compare
+
+    def report(errors, char_errors):
+        rows = [
+            {
+                "id": f"u{i}",
+                "ref": "ni3 hao3 ma5 a5",
+                "errors": e,
+                "errors_toneless": e,
+                "text_ref": "你好吗",
+                "char_errors": c,
+            }
+            for i, (e, c) in enumerate(zip(errors, char_errors, strict=True))
+        ]
+        return {"sources": {"data/real-dev": {"per_utterance": rows}}}
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(report([2, 2, 2, 2, 2, 2], [1, 1, 1, 1, 1, 1])), encoding="utf-8")
+    b.write_text(json.dumps(report([1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1])), encoding="utf-8")
+    out = tmp_path / "cmp.json"
+    assert compare.main([str(a), str(b), "--draws", "500", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ser_toneless" in printed and "-25.0" in printed
+    result = json.loads(out.read_text(encoding="utf-8"))["data/real-dev"]
+    assert result["ser"]["a"] == 0.5 and result["ser"]["b"] == 0.25 and result["ser"]["high"] == pytest.approx(-0.25)
+    assert result["cer"]["a"] == pytest.approx(1 / 3) and result["cer"]["diff"] == 0.0  # over the hanzi: 3 a line
+    assert "ser_lm" not in result  # not in these reports
+    brief = tmp_path / "brief.json"
+    brief.write_text(json.dumps({"sources": {"x": {"ser": {"rate": 0.5}}}}), encoding="utf-8")
+    assert compare.main([str(a), str(brief)]) == 2
+    assert compare.main([str(a), str(tmp_path / "missing.json")]) == 2

@@ -18,6 +18,7 @@ COMMANDS = {
     "grpc-client": ("asrt_service.cli.client", "main_grpc", "transcribe or stream files through a running gRPC server"),
     "train": ("asrt_service.cli.train", "main", "train an acoustic model from ASRT list files"),
     "evaluate": ("asrt_service.cli.evaluate", "main", "syllable / character error rates of a model"),
+    "compare": ("asrt_service.cli.compare", "main", "is model B better than A? paired bootstrap over two reports"),
     "predict": ("asrt_service.cli.predict", "main", "acoustic-model pinyin for audio files"),
     "join-clips": ("asrt_service.training.join", "main", "join consecutive clips into long recordings (test sets)"),
     "build-corpus": ("asrt_service.cli.build_corpus", "main", "synthesize a training corpus with offline TTS"),
