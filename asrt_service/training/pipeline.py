@@ -470,10 +470,7 @@ class BucketSampler:
         chain_len = target = 0
         for i in order:
             n = int(self.lengths[i])
-            if chain and (
-                chain_len + n > self.join_frames
-                or (chain_len + n) // self.time_stride < self._ctc_steps_needed([*chain, i])
-            ):
+            if chain and not self._fits(chain, chain_len, i):
                 items.append(tuple(chain))
                 chain = []
             if chain:
