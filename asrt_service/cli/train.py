@@ -12,22 +12,19 @@ from .logs import setup_logging
 logger = logging.getLogger(__name__)
 
 
-def _tempo_range(text: str) -> tuple[float, float]:
-    from ..training.pipeline import check_tempo
+def _comma_numbers(check_name: str):
+    """An argparse type: ``"a,b,..."`` through ``training.pipeline.<check_name>`` (its ValueError -> usage error)."""
 
-    try:
-        return check_tempo(text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def parse(text: str):
+        from ..training import pipeline
 
+        try:
+            return getattr(pipeline, check_name)(text.split(","))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _specaugment(text: str) -> tuple[int, int, int, float]:
-    from ..training.pipeline import check_specaugment
-
-    try:
-        return check_specaugment(text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = check_name.removeprefix("check_")  # argparse names the type in its messages
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--specaugment",
-        type=_specaugment,
+        type=_comma_numbers("check_specaugment"),
         default=d.specaugment,
         metavar="FM,FW,TM,TR",
         help="SpecAugment: FM frequency masks of up to FW mel bins, TM time masks of up to TR of the "
@@ -108,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tempo",
-        type=_tempo_range,
+        type=_comma_numbers("check_tempo"),
         default=d.tempo,
         metavar="LOW,HIGH",
         help="speaking-rate range of the time-stretch augmentation, e.g. 0.6,1.15 (0.6: speech at 0.6 times "
