@@ -67,8 +67,8 @@ def compare(a: dict, b: dict, draws: int = 10000, level: float = 0.95, names: tu
         if not ids:
             continue
         out[source] = {}
+        pairs = [(rows_a[source][i], rows_b[source][i]) for i in ids]
         for metric, field in METRICS.items():
-            pairs = [(rows_a[source][i], rows_b[source][i]) for i in ids]
             if not all(field in ra and field in rb for ra, rb in pairs):
                 continue
             lengths = [_ref_length(ra, field) for ra, _ in pairs]

@@ -40,11 +40,10 @@ class Utterance:
     speaker: str = ""
 
 
+# The optional prefixes are ../shared/data's ids (aishell1_BAC009S0002W0122, thchs30_A2_0).
 _SPEAKER_IDS = (
-    re.compile(r"^BAC\d{3}(S\d{4})W\d{4}$"),  # AISHELL-1: BAC009S0150W0001
-    re.compile(r"^([A-D]\d{1,2})_\d+$"),  # THCHS30: A2_0
-    re.compile(r"^(?:thchs30_)([A-D]\d{1,2})_\d+$"),  # ../shared/data ids
-    re.compile(r"^(?:aishell1_)BAC\d{3}(S\d{4})W\d{4}$"),
+    re.compile(r"^(?:aishell1_)?BAC\d{3}(S\d{4})W\d{4}$"),  # AISHELL-1: BAC009S0150W0001
+    re.compile(r"^(?:thchs30_)?([A-D]\d{1,2})_\d+$"),  # THCHS30: A2_0
 )
 
 
@@ -59,14 +58,12 @@ def speaker_from_id(utt_id: str) -> str:
 
 def corpus_voices(corpus_dir: str | Path) -> dict[str, str]:
     """``utt_id -> voice`` from the shard manifests of a corpus we built (``shards/*.tsv``); empty if none."""
-    out: dict[str, str] = {}
-    for tsv in sorted(Path(corpus_dir).glob("shards/*.tsv")):
-        with tsv.open(encoding="utf-8") as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) >= 5:
-                    out[parts[0]] = parts[4]
-    return out
+    root = Path(corpus_dir)
+    if not (root / "shards").is_dir():
+        return {}
+    from .corpus.builder import read_manifests  # the manifest format's owner; imported only for our corpora
+
+    return {row.utt_id: row.voice for rows in read_manifests(root).values() for row in rows}
 
 
 def _read_pairs(path: Path) -> dict[str, str]:
