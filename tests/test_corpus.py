@@ -109,7 +109,9 @@ def test_excluded_voices_leave_the_lists_and_the_card(tmp_path):
 
 
 def test_screen_excludes_a_voice_that_does_not_say_its_labels(tmp_path):
+    from asrt_service.acoustic_model import AcousticModel
     from asrt_service.cli.build_corpus import main
+    from asrt_service.training.corpus import screen
     from asrt_service.training.corpus.screen import base_voice
 
     model = Path(__file__).resolve().parents[1] / "models" / "zh_dcnn_v1"
@@ -130,8 +132,19 @@ def test_screen_excludes_a_voice_that_does_not_say_its_labels(tmp_path):
     assert scored[bad]["excluded"] and scored[bad]["ser"] > 0.9
     assert [v for v, s in scored.items() if s["excluded"]] == [bad]  # the others say their labels
     assert builder.excluded_voices(root) == [bad]
+    assert "1 of" in (root / "CORPUS.md").read_text() and "`screen.json`" in (root / "CORPUS.md").read_text()
     listed = {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")}
     assert listed == {r.utt_id for r in rows if base_voice(r.voice) != bad}
+    # A manual exclusion stays; a new screening replaces the last one (here: nothing above the threshold).
+    other = next(base_voice(r.voice) for r in rows if base_voice(r.voice) != bad)
+    assert main(["t", "--root", str(root), "--exclude-voice", other]) == 0
+    assert screen.manual_exclusions(root) == [other]
+    rescored = screen.screen(root, AcousticModel.load(model), max_ser=1.0)
+    assert {s.voice for s in rescored} == {base_voice(r.voice) for r in rows} - {other}
+    screen.apply(root, [dataclasses.replace(s, excluded=False) for s in rescored], "m", 1.0)
+    assert builder.excluded_voices(root) == [other]
+    listed = {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")}
+    assert listed == {r.utt_id for r in rows if base_voice(r.voice) != other}
     assert main(["t", "--root", str(tmp_path / "nosuch"), "--screen", str(model)]) == 2
     for bad_args in (["--max-ser", "0"], ["--screen-clips", "0"], ["--engine", "espeak", "--hours", "1"]):
         with pytest.raises(SystemExit):

@@ -47,6 +47,21 @@ def engine_stats(root: Path) -> dict[str, dict]:
     return out
 
 
+def _screen_lines(root: Path) -> list[str]:
+    """What the last ``build-corpus --screen`` did, if the corpus was screened."""
+    path = root / "screen.json"
+    if not path.exists():
+        return []
+    report = json.loads(path.read_text())
+    n_bad = sum(v["excluded"] for v in report["voices"])
+    return [
+        "",
+        f"Screened with the acoustic model `{report['model']}` (`build-corpus --screen`): {n_bad} of "
+        f"{len(report['voices'])} voices scored above {100 * report['max_ser']:.0f} % syllable error on "
+        "their training clips and are among the excluded voices (scores in `screen.json`).",
+    ]
+
+
 def write_card(root: Path) -> Path:
     """Write ``CORPUS.md`` beside the list files and return its path."""
     meta = json.loads((root / "corpus.json").read_text())
@@ -126,6 +141,7 @@ def write_card(root: Path) -> Path:
         "Excluded voices (audio kept, left out of both lists and of every number on this card): "
         + (", ".join(f"`{v}`" for v in excluded_voices(root)) or "none")
         + ".",
+        *_screen_lines(root),
         "",
         "## Text",
         "",

@@ -66,17 +66,20 @@ def screen(
         on_progress: called with the number of clips just scored.
 
     Returns:
-        One score per base voice, worst first. Nothing is written: see :func:`apply`.
+        One score per base voice, worst first (voices excluded by an earlier
+        screening are scored again; those of ``--exclude-voice`` are not).
+        Nothing is written: see :func:`apply`.
     """
     if not 0.0 < max_ser <= 1.0:
         raise ValueError(f"max_ser must be in (0, 1], got {max_ser}")
     if clips_per_voice < 1:
         raise ValueError(f"clips_per_voice must be at least 1, got {clips_per_voice}")
+    manual = manual_exclusions(root)
     by_voice: dict[str, list[builder.Row]] = collections.defaultdict(list)
-    for eng, rows in builder.listed_manifests(root).items():
+    for eng, rows in builder.read_manifests(root).items():
         if engine is None or eng == engine:
             for r in rows:
-                if r.split == "train":
+                if r.split == "train" and not builder.voice_matches(r.voice, manual):
                     by_voice[base_voice(r.voice)].append(r)
     if not by_voice:
         raise ValueError(f"no training clips to screen in {root}" + (f" for engine {engine!r}" if engine else ""))
@@ -96,17 +99,38 @@ def screen(
     return sorted(out, key=lambda s: -s.ser)
 
 
+def _screened_out(root: Path) -> set[str]:
+    """The voices the corpus's last screening excluded (none if it was never screened)."""
+    path = root / "screen.json"
+    return {v["voice"] for v in json.loads(path.read_text())["voices"] if v["excluded"]} if path.exists() else set()
+
+
+def manual_exclusions(root: Path) -> list[str]:
+    """The corpus's excluded voices that ``--exclude-voice`` made, not a screening."""
+    screened = _screened_out(root)
+    return [v for v in builder.excluded_voices(root) if v not in screened]
+
+
 def apply(root: Path, scores: list[VoiceScore], model_name: str, max_ser: float) -> dict[str, float]:
     """Exclude the voices ``scores`` marks, and keep the scores in ``screen.json``.
+
+    A new screening replaces the previous one (another model or threshold):
+    the voices only the previous screening excluded come back; exclusions
+    made with ``--exclude-voice`` stay.
 
     Returns:
         Hours per split after the exclusion.
     """
+    meta_path = root / "corpus.json"
+    meta = json.loads(meta_path.read_text())
+    meta["excluded_voices"] = manual_exclusions(root)
+    meta_path.write_text(json.dumps(meta, indent=1))
+    report_path = root / "screen.json"
     report = {
         "model": model_name,
         "max_ser": max_ser,
         "voices": [s.to_dict() for s in scores],
     }
-    (root / "screen.json").write_text(json.dumps(report, indent=1))
+    report_path.write_text(json.dumps(report, indent=1))
     bad = [s.voice for s in scores if s.excluded]
     return builder.exclude_voices(root, bad) if bad else builder.write_lists(root)
