@@ -395,11 +395,10 @@ def parse_blend(mix: str) -> list[tuple[str, float]]:
 # ---------------------------------------------------------------- new ttskit speakers
 
 # ttskit makes a speaker's 32 numbers from the md5 of its name: each hex digit
-# d gives (d - 7) / 10. Any other name gives a vector the model never trained
-# on, i.e. a speaker of its own, away from the named speakers and their blends
-# (which stay inside the span of the named speakers' vectors). Many such
-# vectors speak intelligibly; some do not, which is why these voices are
-# screened by an acoustic model before they train (docs/CORPUS.md).
+# d gives (d - 7) / 10. The name of none of its 24 speakers gives a vector
+# with a part outside the span of theirs, i.e. a speaker of its own, unlike
+# the blends. How well such a speaker speaks varies widely, so these voices
+# are screened by an acoustic model before they train (docs/CORPUS.md).
 TTSKIT_NEW_SPEAKERS = 300
 
 
