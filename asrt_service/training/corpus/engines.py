@@ -395,9 +395,9 @@ def parse_blend(mix: str) -> list[tuple[str, float]]:
 # ---------------------------------------------------------------- new ttskit speakers
 
 # ttskit makes a speaker's 32 numbers from the md5 of its name: each hex digit
-# d gives (d - 7) / 10. The name of none of its 24 speakers gives a vector
-# with a part outside the span of theirs, i.e. a speaker of its own, unlike
-# the blends. How well such a speaker speaks varies widely, so these voices
+# d gives (d - 7) / 10. Any name but those of its 24 speakers gives a vector
+# with a part outside the span of theirs: a speaker of its own, which no blend
+# of them is. How well such a speaker speaks varies widely, so these voices
 # are screened by an acoustic model before they train (docs/CORPUS.md).
 TTSKIT_NEW_SPEAKERS = 300
 
