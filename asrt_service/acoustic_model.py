@@ -436,6 +436,29 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelS
 # --- the served model -----------------------------------------------------------------
 
 
+def average_models(models: Sequence[AcousticModel], name: str = "") -> AcousticModel:
+    """A model whose every weight is the mean of ``models``' (a "weight soup").
+
+    For models fine-tuned from one starting point (cycles from the same
+    weights), whose weights stay close enough that their mean is a model too;
+    batch-norm statistics are averaged like the rest. The models must share
+    the architecture, features and vocabulary.
+    """
+    if len(models) < 2:
+        raise ValueError(f"averaging needs at least two models, got {len(models)}")
+    first = models[0]
+    for m in models[1:]:
+        if m.spec != first.spec:
+            raise ValueError(f"model {m.name!r} has another architecture or front end than {first.name!r}")
+        if m.vocab.syllables != first.vocab.syllables:
+            raise ValueError(f"model {m.name!r} has another vocabulary than {first.name!r}")
+    weights = [m.model.get_weights() for m in models]
+    mean = [np.mean([w[i] for w in weights], axis=0).astype(weights[0][i].dtype) for i in range(len(weights[0]))]
+    model = build_model(first.spec)
+    model.set_weights(mean)
+    return AcousticModel(first.spec, first.vocab, model, name=name or first.name)
+
+
 class AcousticModel:
     """A built model, its spec and vocabulary, and a compiled inference function.
 

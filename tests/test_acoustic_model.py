@@ -173,6 +173,38 @@ def test_save_and_load_round_trip(tmp_path):
         am.AcousticModel.load(tmp_path / "nothing")
 
 
+def test_average_of_models_is_the_mean_of_their_weights(tmp_path):
+    from asrt_service.cli.average import main
+
+    vocab = _tiny_vocab()
+    spec = am.preset("dcnn_tiny", vocab.num_classes)
+    a = am.AcousticModel.create(spec, vocab, seed=3, name="a")
+    b = am.AcousticModel.create(spec, vocab, seed=4, name="b")
+    soup = am.average_models([a, b], name="soup")
+    for wa, wb, ws in zip(a.model.get_weights(), b.model.get_weights(), soup.model.get_weights(), strict=True):
+        np.testing.assert_allclose(ws, (wa + wb) / 2, rtol=1e-6, atol=1e-7)
+    same = am.average_models([a, a])
+    x = np.random.default_rng(1).standard_normal((2, 96, 80, 1)).astype(np.float32)
+    np.testing.assert_allclose(same.infer(x), a.infer(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="architecture"):
+        am.average_models([a, am.AcousticModel.create(am.preset("dcnn_tiny", 22), _tiny_vocab(21))])
+    other_vocab = Vocabulary(build_default_vocabulary().syllables[1:32])
+    with pytest.raises(ValueError, match="vocabulary"):
+        am.average_models([a, am.AcousticModel.create(spec, other_vocab)])
+    with pytest.raises(ValueError, match="two"):
+        am.average_models([a])
+    # The command: two model directories in, one loadable model directory out.
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    assert main([str(tmp_path / "ab"), str(tmp_path / "a"), str(tmp_path / "b"), "--name", "ab"]) == 0
+    loaded = am.AcousticModel.load(tmp_path / "ab")
+    assert loaded.name == "ab" and loaded.meta["averaged_from"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    np.testing.assert_allclose(loaded.infer(x), soup.infer(x), rtol=1e-5, atol=1e-6)
+    assert main([str(tmp_path / "ab"), str(tmp_path / "a"), str(tmp_path / "b")]) == 2  # exists already
+    assert main([str(tmp_path / "c"), str(tmp_path / "a")]) == 2
+    assert main([str(tmp_path / "c"), str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
+
+
 def test_grown_model_computes_what_its_base_did():
     vocab = _tiny_vocab()
     base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)

@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("asrt_service.cli.train", "main", "train an acoustic model from ASRT list files"),
     "evaluate": ("asrt_service.cli.evaluate", "main", "syllable / character error rates of a model"),
     "compare": ("asrt_service.cli.compare", "main", "is model B better than A? paired bootstrap over two reports"),
+    "average": ("asrt_service.cli.average", "main", "average the weights of models fine-tuned from one start"),
     "predict": ("asrt_service.cli.predict", "main", "acoustic-model pinyin for audio files"),
     "join-clips": ("asrt_service.training.join", "main", "join consecutive clips into long recordings (test sets)"),
     "build-corpus": ("asrt_service.cli.build_corpus", "main", "synthesize a training corpus with offline TTS"),

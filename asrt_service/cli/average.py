@@ -1,0 +1,56 @@
+"""``asrt-service average``: average the weights of acoustic models fine-tuned from one start.
+
+Example::
+
+    asrt-service average /tmp/soup models/zh_dcnn_v1 ~/.cache/asrt-service/runs/zh_dcnn_v20/best
+
+The result is a complete model directory (``model.json``, ``vocab.txt``,
+``weights.h5``) that the service, ``evaluate`` and ``train --init-from`` read;
+its ``model.json`` names the models it was averaged from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from .logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="asrt-service average",
+        description="Average the weights of two or more model directories of one architecture, front end and "
+        "vocabulary (cycles fine-tuned from the same weights) into a new model directory.",
+    )
+    p.add_argument("output", type=Path, help="new model directory (must not exist yet)")
+    p.add_argument("models", nargs="+", type=Path, help="model directories to average (two or more)")
+    p.add_argument("--name", default=None, help="model name in model.json (default: the first model's)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    if len(args.models) < 2:
+        logger.error("give at least two model directories to average, got %d", len(args.models))
+        return 2
+    if args.output.exists():
+        logger.error("%s already exists; averaging writes a new model directory", args.output)
+        return 2
+    from ..acoustic_model import AcousticModel, average_models
+    from ..errors import ModelNotFound
+
+    try:
+        models = [AcousticModel.load(d) for d in args.models]
+        soup = average_models(models, name=args.name or "")
+    except (ModelNotFound, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    soup.save(args.output, averaged_from=[str(d) for d in args.models])
+    print(f"{args.output}: mean of {len(models)} models ({', '.join(str(d) for d in args.models)})")
+    return 0
