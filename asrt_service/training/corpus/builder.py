@@ -54,7 +54,7 @@ DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
     # Blends of ttskit's training speakers: a held-out blend would not be an
     # unseen speaker, so none is held out (ttskit-Aijia is never a blend base).
     "ttskitmix": (),
-    # New ttskit speakers: all train; the screen (docs/CORPUS.md) drops the unintelligible ones.
+    # New ttskit speakers: all train; build-corpus --screen drops those a trained model hears worst.
     "ttskitnew": (),
 }
 # Engines with a recorded human voice get the formant/pitch presets of voices.py.
