@@ -372,6 +372,15 @@ def exclude_voices(root: Path, voices: list[str] | tuple[str, ...]) -> dict[str,
     Returns:
         Hours per split after the exclusion.
     """
+    return set_excluded_voices(root, [*excluded_voices(root), *voices])
+
+
+def set_excluded_voices(root: Path, voices: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Make ``voices`` the corpus's whole exclusion list (``corpus.json``) and rewrite the lists.
+
+    Returns:
+        Hours per split after the change.
+    """
     meta_path = root / "corpus.json"
     if not meta_path.exists():
         raise ValueError(f"{root} is not a corpus (no corpus.json)")
@@ -380,7 +389,7 @@ def exclude_voices(root: Path, voices: list[str] | tuple[str, ...]) -> dict[str,
         if not any(voice_matches(k, [v]) for k in known):
             raise ValueError(f"no voice {v!r} in corpus {root}")
     meta = json.loads(meta_path.read_text())
-    meta["excluded_voices"] = sorted(set(meta.get("excluded_voices", [])) | set(voices))
+    meta["excluded_voices"] = sorted(set(voices))
     meta_path.write_text(json.dumps(meta, indent=1))
     return write_lists(root)
 

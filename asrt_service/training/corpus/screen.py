@@ -121,16 +121,7 @@ def apply(root: Path, scores: list[VoiceScore], model_name: str, max_ser: float)
     Returns:
         Hours per split after the exclusion.
     """
-    meta_path = root / "corpus.json"
-    meta = json.loads(meta_path.read_text())
-    meta["excluded_voices"] = manual_exclusions(root)
-    meta_path.write_text(json.dumps(meta, indent=1))
-    report_path = root / "screen.json"
-    report = {
-        "model": model_name,
-        "max_ser": max_ser,
-        "voices": [s.to_dict() for s in scores],
-    }
-    report_path.write_text(json.dumps(report, indent=1))
-    bad = [s.voice for s in scores if s.excluded]
-    return builder.exclude_voices(root, bad) if bad else builder.write_lists(root)
+    manual = manual_exclusions(root)  # read before screen.json is replaced
+    report = {"model": model_name, "max_ser": max_ser, "voices": [s.to_dict() for s in scores]}
+    (root / "screen.json").write_text(json.dumps(report, indent=1))
+    return builder.set_excluded_voices(root, [*manual, *(s.voice for s in scores if s.excluded)])
