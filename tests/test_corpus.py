@@ -146,6 +146,7 @@ def test_screen_excludes_a_voice_that_does_not_say_its_labels(tmp_path):
     listed = {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")}
     assert listed == {r.utt_id for r in rows if base_voice(r.voice) != other}
     assert main(["t", "--root", str(tmp_path / "nosuch"), "--screen", str(model)]) == 2
+    assert main(["t", "--root", str(root), "--screen", str(tmp_path / "no-model")]) == 2
     for bad_args in (["--max-ser", "0"], ["--screen-clips", "0"], ["--engine", "espeak", "--hours", "1"]):
         with pytest.raises(SystemExit):
             main(["t", "--root", str(root), "--screen", str(model), *bad_args])

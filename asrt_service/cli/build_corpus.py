@@ -65,6 +65,7 @@ def exclude(args: argparse.Namespace) -> int:
 def screen(args: argparse.Namespace) -> int:
     """``--screen MODEL``: score every base voice, exclude those above ``--max-ser``, print the worst."""
     from ..acoustic_model import AcousticModel
+    from ..errors import ModelNotFound
     from ..training.corpus import builder, card
     from ..training.corpus import screen as screening
 
@@ -74,7 +75,7 @@ def screen(args: argparse.Namespace) -> int:
         return 2
     try:
         model = AcousticModel.load(args.screen)
-    except (OSError, ValueError) as e:
+    except (ModelNotFound, OSError, ValueError) as e:
         logger.error("cannot load the screening model %s: %s", args.screen, e)
         return 2
     with tqdm(unit="clip", desc=f"screen {args.name}") as bar:
