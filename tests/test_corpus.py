@@ -180,6 +180,24 @@ def test_build_resumes_and_is_deterministic(tmp_path):
         _build(a, seed=4)
 
 
+def test_new_text_than_leaves_an_earlier_corpus_clauses_out(tmp_path, monkeypatch):
+    old = _pool(tmp_path, CLAUSES[:10])
+    every = [text.Sentence(text.sentence_id(c), c, text.to_pinyin(c), "test") for c in CLAUSES]
+    monkeypatch.setattr(text, "candidate_sentences", lambda: list(every))
+    new = tmp_path / "new"
+    _build(new, new_text_than=(str(old),))
+    pool = {s.hanzi for s in text.read_sentences(new / "sentences.tsv")}
+    assert pool == set(CLAUSES[10:])
+    spoken = {u.pinyin for u in read_corpus(new / "train.wav.lst", new / "train.syllable.txt")}
+    assert spoken and not spoken & {text.to_pinyin(c) for c in CLAUSES[:10]}
+    assert json.loads((new / "corpus.json").read_text())["new_text_than"] == [str(old)]
+    _build(new, max_shards=3)  # growing it needs no repeat of the option
+    with pytest.raises(ValueError, match="new-text-than"):
+        _build(new, new_text_than=(str(tmp_path / "other"),))
+    with pytest.raises(ValueError, match="no clause pool"):
+        _build(tmp_path / "third", new_text_than=(str(tmp_path / "missing"),))
+
+
 @pytest.mark.parametrize(
     ("hanzi", "index", "spoken", "not_spoken"),
     [

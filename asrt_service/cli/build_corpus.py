@@ -127,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-ser", type=float, default=0.6, help="--screen: highest toneful SER a voice may keep")
     parser.add_argument("--screen-clips", type=int, default=12, help="--screen: training clips scored per voice")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (fixed at creation)")
+    parser.add_argument(
+        "--new-text-than",
+        action="append",
+        default=None,
+        metavar="CORPUS",
+        help="leave the clauses of this corpus's pool out of the new corpus's pool, so it reads new text "
+        "(repeatable; fixed at creation)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
     parser.add_argument(
         "--renditions",
@@ -195,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             heldout_voices=tuple(args.heldout_voice) if args.heldout_voice else None,
             root=args.root,
             renditions=args.renditions,
+            new_text_than=tuple(args.new_text_than or ()),
             on_progress=progress,
             after_shard=after_shard,
         )

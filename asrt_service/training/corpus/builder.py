@@ -121,13 +121,32 @@ def corpus_dir(name: str) -> Path:
     return cache_dir() / "corpus" / name
 
 
-def load_or_make_pool(root: Path, seed: int, n: int = POOL_SENTENCES) -> list[text.Sentence]:
-    """The balanced clause pool of a corpus (made once, then read back)."""
+def pool_of(corpus: str | Path) -> Path:
+    """The clause pool file of a corpus given by name (under the cache) or by folder."""
+    p = Path(corpus)
+    root = p if p.is_dir() else corpus_dir(str(corpus))
+    path = root / "sentences.tsv"
+    if not path.exists():
+        raise ValueError(f"{corpus}: no clause pool ({path} does not exist)")
+    return path
+
+
+def load_or_make_pool(
+    root: Path, seed: int, n: int = POOL_SENTENCES, avoid: tuple[str, ...] = ()
+) -> list[text.Sentence]:
+    """The balanced clause pool of a corpus (made once, then read back).
+
+    ``avoid`` names corpora whose pools are left out when the pool is made, so
+    that a new corpus reads text no earlier corpus has read (the held-out rule
+    is a hash of the clause, so held-out clauses stay held out).
+    """
     path = root / "sentences.tsv"
     if path.exists():
         return text.read_sentences(path)
-    logger.info("selecting %d balanced clauses (one-off, ~1 min)", n)
-    pool = text.select_balanced(text.candidate_sentences(), n, seed=seed)
+    taken = {s.sid for corpus in avoid for s in text.read_sentences(pool_of(corpus))}
+    candidates = [s for s in text.candidate_sentences() if s.sid not in taken]
+    logger.info("selecting %d balanced clauses of %d (one-off, ~1 min)", n, len(candidates))
+    pool = text.select_balanced(candidates, n, seed=seed)
     root.mkdir(parents=True, exist_ok=True)
     text.write_sentences(pool, path)
     return pool
@@ -436,6 +455,7 @@ def build(
     renditions: int | None = None,
     on_progress: Callable[[float], None] | None = None,
     after_shard: Callable[[Path], None] | None = None,
+    new_text_than: tuple[str, ...] = (),
 ) -> Path:
     """Grow corpus ``name`` until ``engine`` has produced ``hours`` of audio.
 
@@ -456,12 +476,15 @@ def build(
             (None keeps the corpus's current setting for the engine, else 1).
         on_progress: called with hours added per finished shard.
         after_shard: called with the corpus folder after the lists are rewritten.
+        new_text_than: corpora (names or folders) whose clause pools this
+            corpus's pool leaves out; fixed at creation, like the seed.
 
     Returns:
         The corpus folder.
 
     Raises:
-        ValueError: the seed differs from the corpus's recorded seed.
+        ValueError: the seed or ``new_text_than`` differs from the corpus's
+            recorded one, or a corpus named there has no pool.
     """
     aug = aug or augment.AugmentConfig()
     root = Path(root) if root is not None else corpus_dir(name)
@@ -474,10 +497,16 @@ def build(
     )
     if meta["seed"] != seed:
         raise ValueError(f"corpus {root} was built with seed {meta['seed']}, not {seed}")
+    if not meta_path.exists() and new_text_than:
+        meta["new_text_than"] = [str(c) for c in new_text_than]
+    if new_text_than and list(map(str, new_text_than)) != meta.get("new_text_than", []):
+        raise ValueError(
+            f"corpus {root} was started with --new-text-than {' '.join(meta.get('new_text_than', [])) or '(none)'}"
+        )
     if meta.get("shard_size", SHARD_SIZE) != shard_size:
         raise ValueError(f"corpus {root} has shards of {meta['shard_size']} utterances, not {shard_size}")
     held = tuple(heldout_voices) if heldout_voices is not None else DEFAULT_HELDOUT_VOICES.get(engine, ())
-    load_or_make_pool(root, seed)
+    load_or_make_pool(root, seed, avoid=tuple(meta.get("new_text_than", ())))
     done = {int(p.stem.rsplit("-", 1)[1]) for p in (root / "shards").glob(f"{engine}-*.tsv")}
     have = sum(r.duration for r in read_manifests(root).get(engine, [])) / 3600
     info = meta["engines"].setdefault(engine, {})
