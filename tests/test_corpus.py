@@ -191,6 +191,7 @@ def test_new_text_than_leaves_an_earlier_corpus_clauses_out(tmp_path, monkeypatc
     spoken = {u.pinyin for u in read_corpus(new / "train.wav.lst", new / "train.syllable.txt")}
     assert spoken and not spoken & {text.to_pinyin(c) for c in CLAUSES[:10]}
     assert json.loads((new / "corpus.json").read_text())["new_text_than"] == [str(old)]
+    assert f"--new-text-than {old}" in card.write_card(new).read_text()
     _build(new, max_shards=3)  # growing it needs no repeat of the option
     with pytest.raises(ValueError, match="new-text-than"):
         _build(new, new_text_than=(str(tmp_path / "other"),))

@@ -92,6 +92,11 @@ def write_card(root: Path) -> Path:
         f"(train {split_h['train']:.2f} h, heldout {split_h['heldout']:.2f} h)",
         f"- {len(train_voices)} training voices, {len(held_voices)} held-out voices; {len(sids)} distinct clauses; "
         f"{len(syl)} distinct syllables in train",
+        *(
+            [f"- clause pool without the clauses of {', '.join(meta['new_text_than'])} (`--new-text-than`)"]
+            if meta.get("new_text_than")
+            else []
+        ),
         "- audio: 16 kHz mono 16-bit PCM WAV; lists: `train.wav.lst`/`train.syllable.txt`, "
         "`heldout.wav.lst`/`heldout.syllable.txt` (ASRT layout, paths relative to this folder)",
         "",
@@ -169,7 +174,8 @@ def write_card(root: Path) -> Path:
         "## Reproduce / grow",
         "",
         "```",
-        f"asrt-service build-corpus {meta['name']} --engine espeak --hours H --seed {meta['seed']}",
+        f"asrt-service build-corpus {meta['name']} --engine espeak --hours H --seed {meta['seed']}"
+        + "".join(f" --new-text-than {c}" for c in meta.get("new_text_than", [])),
         "```",
         "",
         f"Shards of {meta.get('shard_size', SHARD_SIZE)} utterances are deterministic in (seed, engine, shard index); rerunning resumes,",
