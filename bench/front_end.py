@@ -52,8 +52,7 @@ from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
 from asrt_service.training.corpus import augment  # noqa: E402
-from asrt_service.training.metrics import ErrorCount  # noqa: E402
-from asrt_service.vocab import strip_tone  # noqa: E402
+from asrt_service.training.metrics import syllable_error_rate  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "asrt-service"
 
@@ -127,16 +126,13 @@ def main() -> int:
             row = {"model": label, "input": cond}
             cells = []
             for name, pairs in clips.items():
-                ser, toneless = ErrorCount(), ErrorCount()
                 if (cond, name) not in played:
                     played[cond, name] = [play(wave) for _, wave in pairs]
-                for (item, _), x in zip(pairs, played[cond, name], strict=True):
-                    (hyp,) = model.recognize_features([features.extract(x, kind)])
-                    ref = list(item.pinyin)
-                    ser.add(ref, hyp)
-                    toneless.add([strip_tone(s) for s in ref], [strip_tone(s) for s in hyp])
-                row[name] = {"ser": round(ser.rate, 4), "ser_toneless": round(toneless.rate, 4), "clips": len(pairs)}
-                cells.append(f"{100 * ser.rate:10.1f} / {100 * toneless.rate:5.1f} %")
+                refs = [list(item.pinyin) for item, _ in pairs]
+                hyps = [model.recognize_features([features.extract(x, kind)])[0] for x in played[cond, name]]
+                ser, toneless = syllable_error_rate(refs, hyps), syllable_error_rate(refs, hyps, toneless=True)
+                row[name] = {"ser": round(ser, 4), "ser_toneless": round(toneless, 4), "clips": len(pairs)}
+                cells.append(f"{100 * ser:10.1f} / {100 * toneless:5.1f} %")
             results["rows"].append(row)
             print(f"{label[:28]:<28} {cond:<9} " + " ".join(f"{c:>22}" for c in cells), flush=True)
     rng = np.random.default_rng(20261124)

@@ -40,8 +40,7 @@ sys.path.insert(0, str(ROOT))
 from asrt_service import audio  # noqa: E402
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.training.corpus import builder, engines, text  # noqa: E402
-from asrt_service.training.metrics import ErrorCount  # noqa: E402
-from asrt_service.vocab import strip_tone  # noqa: E402
+from asrt_service.training.metrics import syllable_error_rate  # noqa: E402
 
 
 def clause_sets(corpus: Path, n: int, seed: int = 0) -> dict[str, list[text.Sentence]]:
@@ -100,12 +99,12 @@ def main() -> int:
         model = AcousticModel.load(path)
         row: dict = {"model": label, "path": path}
         for name, sents in sets.items():
-            ser, toneless = ErrorCount(), ErrorCount()
-            for s, wave in zip(sents, audios[name], strict=True):
-                (hyp,) = model.recognize([wave])
-                ser.add(list(s.pinyin), hyp)
-                toneless.add([strip_tone(p) for p in s.pinyin], [strip_tone(p) for p in hyp])
-            row[name] = {"ser": round(ser.rate, 4), "ser_toneless": round(toneless.rate, 4)}
+            refs = [list(s.pinyin) for s in sents]
+            hyps = [model.recognize([wave])[0] for wave in audios[name]]
+            row[name] = {
+                "ser": round(syllable_error_rate(refs, hyps), 4),
+                "ser_toneless": round(syllable_error_rate(refs, hyps, toneless=True), 4),
+            }
         row["gap"] = round(row["new text"]["ser"] - row["train text"]["ser"], 4)
         results["rows"].append(row)
         cells = [f"{100 * row[n]['ser']:7.1f} / {100 * row[n]['ser_toneless']:5.1f}" for n in sets]
