@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -56,6 +56,10 @@ class Settings:
             of language-model time per sentence (models/zh_dcnn_v1/MODEL_CARD.md).
         pad_to_window: pad every clip to the model window (16 s) as ASRT does;
             only for benchmarking against ASRT-style serving (with max_batch 1).
+        tempo_views: speaking-rate factors of the test-time tempo views the
+            acoustic model averages, comma-separated (``"1"``: the clip alone,
+            fastest); empty = the model's own (model.json ``test_time_tempo``;
+            zh_dcnn_v1: 1, 0.95, 0.9, 0.85, 0.8).
         log_level: logging level name.
     """
 
@@ -77,7 +81,12 @@ class Settings:
     stream_pause_ms: float = 500.0
     lm_nbest: int = 10
     pad_to_window: bool = False
+    tempo_views: str = ""
     log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.tempo_views:
+            parse_tempo_views(self.tempo_views)  # raises ValueError naming the bad value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +104,34 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+#: Test-time tempo views: at most this many, each rate within these bounds.
+TEMPO_VIEW_LIMITS = (0.5, 2.0)
+MAX_TEMPO_VIEWS = 8
+
+
+def parse_tempo_views(value: str | Sequence[float]) -> tuple[float, ...]:
+    """Speaking-rate factors of test-time tempo views, from ``"1,0.9,0.8"`` or a list.
+
+    Raises:
+        ValueError: not numbers, none, too many, a repeat, or a rate outside
+            ``TEMPO_VIEW_LIMITS``.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        rates = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise ValueError(f"tempo views must be numbers such as 1,0.9,0.8, got {value!r}") from None
+    lo, hi = TEMPO_VIEW_LIMITS
+    if not 1 <= len(rates) <= MAX_TEMPO_VIEWS:
+        raise ValueError(f"tempo views: give 1 to {MAX_TEMPO_VIEWS} rates, got {len(rates)}")
+    if len(set(rates)) != len(rates):
+        raise ValueError(f"tempo views repeat a rate: {value!r}")
+    bad = [r for r in rates if not lo <= r <= hi]
+    if bad:
+        raise ValueError(f"tempo view rates must be within [{lo}, {hi}], got {bad[0]}")
+    return rates
+
+
 def _convert(name: str, raw: str) -> object:
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     try:
@@ -108,9 +145,14 @@ def _convert(name: str, raw: str) -> object:
             return raw.lower() in ("1", "true", "yes", "on")
         if "Path" in str(kind):
             return Path(raw).expanduser()
-        return raw
     except ValueError as exc:
         raise ValueError(f"ASRT_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    if name == "tempo_views":
+        try:
+            parse_tempo_views(raw)
+        except ValueError as exc:
+            raise ValueError(f"ASRT_TEMPO_VIEWS={raw!r}: {exc}") from None
+    return raw
 
 
 #: CLI flag -> Settings field. ASRT's servers take --listen and --port.
@@ -129,6 +171,7 @@ _FLAGS = {
     "--log-level": "log_level",
     "--lm-nbest": "lm_nbest",
     "--pad-to-window": "pad_to_window",
+    "--tempo-views": "tempo_views",
 }
 
 

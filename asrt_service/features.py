@@ -178,6 +178,41 @@ def logmel80_norm(waveform: np.ndarray) -> np.ndarray:
     return _logmel(frames, level_gain(frames))
 
 
+def resample_axis(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` linearly interpolated at fractional ``positions`` along ``axis`` (clamped to its ends)."""
+    n = x.shape[axis]
+    lo = np.clip(np.floor(positions).astype(np.int64), 0, n - 1)
+    hi = np.clip(lo + 1, 0, n - 1)
+    w = (positions - lo).astype(np.float32)
+    a, b = np.take(x, lo, axis=axis), np.take(x, hi, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    w = w.reshape(shape)
+    return a * (1.0 - w) + b * w
+
+
+def tempo_view(feats: np.ndarray, rate: float) -> np.ndarray:
+    """Features of the same speech at ``rate`` times its speaking rate (< 1: slower).
+
+    The time axis is stretched to ``round(frames / rate)`` frames by linear
+    interpolation between frames; the spectrum of each frame, and so pitch and
+    timbre, stay as they are. The trainer's ``--tempo`` augmentation and the
+    acoustic model's test-time tempo views both use this.
+
+    Args:
+        feats: float32 (frames, n_features).
+        rate: speaking-rate factor, > 0.
+
+    Returns:
+        float32 (round(frames / rate), n_features); ``feats`` itself for rate 1.
+    """
+    t = feats.shape[0]
+    new_t = int(round(t / rate))
+    if rate == 1.0 or t < 2 or new_t == t:
+        return feats
+    return resample_axis(feats, np.linspace(0, t - 1, new_t), axis=0).astype(np.float32, copy=False)
+
+
 def extract(waveform: np.ndarray, kind: str) -> np.ndarray:
     """Features of one waveform.
 

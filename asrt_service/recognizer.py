@@ -27,7 +27,7 @@ import numpy as np
 from . import audio as audio_mod
 from . import features
 from .audio import SAMPLE_RATE, Audio
-from .config import Settings
+from .config import Settings, parse_tempo_views
 from .errors import BadRequestFormat, InferenceError, NotReady, Overloaded
 
 logger = logging.getLogger(__name__)
@@ -186,6 +186,8 @@ class Recognizer:
         from .language_model import PinyinLM
 
         acoustic = AcousticModel.open(settings.model_dir, settings.asrt_weights, settings.asrt_dict)
+        if settings.tempo_views:
+            acoustic.tempo_views = parse_tempo_views(settings.tempo_views)
         lm = PinyinLM.load(settings.lm_dir)
         if settings.user_words:
             lm.add_words_file(settings.user_words)
@@ -333,19 +335,11 @@ class Recognizer:
 
     def _run_batch(self, jobs: list[_Job]) -> None:
         try:
-            stride = self.spec.time_stride
-            quantum = max(PAD_QUANTUM_FRAMES, stride)
-            longest = max(j.feats.shape[0] for j in jobs)
-            frames = max(-(-longest // quantum) * quantum, self.min_batch_frames)
-            batch = np.zeros((len(jobs), frames, self.spec.n_features, 1), np.float32)
-            for i, j in enumerate(jobs):
-                batch[i, : j.feats.shape[0], :, 0] = j.feats
-            probs = self.acoustic.infer(batch)
-            for i, j in enumerate(jobs):
-                steps = -(-j.feats.shape[0] // stride)
-                j.future.set_result(
-                    PieceResult.from_alternatives(self.acoustic.alternatives(probs[i], steps, k=self.nbest))
-                )
+            probs, steps = self.acoustic.batch_probs(
+                [j.feats for j in jobs], min_frames=self.min_batch_frames, quantum=PAD_QUANTUM_FRAMES
+            )
+            for j, p, n in zip(jobs, probs, steps, strict=True):
+                j.future.set_result(PieceResult.from_alternatives(self.acoustic.alternatives(p, n, k=self.nbest)))
         except Exception as exc:  # a model failure fails this batch, never the worker
             logger.exception("acoustic model failed on a batch of %d", len(jobs))
             for j in jobs:

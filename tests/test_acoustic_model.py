@@ -173,6 +173,55 @@ def test_save_and_load_round_trip(tmp_path):
         am.AcousticModel.load(tmp_path / "nothing")
 
 
+def _one_hot_steps(tokens, num_classes=7):
+    p = np.full((len(tokens), num_classes), 0.01, np.float32)
+    p[np.arange(len(tokens)), tokens] = 1.0
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_combine_views_aligns_every_view_on_the_slowest_one():
+    """A clip whose output says token 2, then 5 (blank = 6), seen as it is (4 steps)
+    and at half its rate (8 steps): the combination is on the 8-step grid and says 2, then 5."""
+    as_is, half = _one_hot_steps([2, 2, 5, 5]), _one_hot_steps([2, 2, 2, 2, 5, 5, 5, 5])
+    assert am.combine_views([as_is], [1.0], 8) is as_is
+    out = am.combine_views([as_is, half], [1.0, 0.5], 8)
+    assert out.shape == (8, 7) and out.dtype == np.float32
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    assert out.argmax(axis=1).tolist() == [2, 2, 2, 2, 5, 5, 5, 5]
+    assert am.ctc_greedy(out) == [2, 5]
+    # Views that disagree: the geometric mean keeps what both find likely.
+    a = _one_hot_steps([1, 1])
+    a[:, 3] = 0.4
+    b = _one_hot_steps([4, 4])
+    b[:, 3] = 0.4
+    assert am.combine_views([a, b], [1.0, 0.9], 8).argmax(axis=1).tolist() == [3, 3]
+
+
+def test_tempo_views_run_in_one_batch_and_round_trip_through_model_json(tmp_path):
+    vocab = _tiny_vocab()
+    model = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3, name="tiny")
+    rng = np.random.default_rng(2)
+    feats = [rng.standard_normal((n, 80)).astype(np.float32) for n in (100, 37)]
+    plain, steps = model.batch_probs(feats)
+    assert steps == [13, 5]  # ceil(frames / 8)
+    padded = np.zeros((1, 104, 80, 1), np.float32)  # the batch: the longest clip, rounded up to the stride
+    padded[0, :37, :, 0] = feats[1]
+    np.testing.assert_allclose(plain[1], model.infer(padded)[0, :5], rtol=1e-4, atol=1e-5)
+    model.tempo_views = (1.0, 0.8)
+    viewed, steps = model.batch_probs(feats)
+    assert steps == [16, 6]  # the 0.8 view: round(100 / 0.8) = 125 frames -> 16 steps
+    for p in viewed:
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
+    model.save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert cfg["test_time_tempo"] == [1.0, 0.8]
+    assert am.AcousticModel.load(tmp_path / "m").tempo_views == (1.0, 0.8)
+    cfg["test_time_tempo"] = [1.0, 5.0]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelNotFound, match="test_time_tempo"):
+        am.AcousticModel.load(tmp_path / "m")
+
+
 def test_average_of_models_is_the_mean_of_their_weights(tmp_path):
     from asrt_service.cli.average import main
 

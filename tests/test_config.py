@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from asrt_service.config import Settings, add_arguments, apply_arguments
+from asrt_service.config import Settings, add_arguments, apply_arguments, parse_tempo_views
 
 
 def test_defaults_match_asrt_ports():
@@ -35,3 +35,31 @@ def test_grpc_port_flag_is_asrt_style():
 def test_bad_env_values_name_the_variable(name, value):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})
+
+
+def test_tempo_views_from_env_and_flag():
+    assert Settings().tempo_views == ""  # the model's own
+    assert Settings.from_env({"ASRT_TEMPO_VIEWS": "1,0.9"}).tempo_views == "1,0.9"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert apply_arguments(Settings(), parser.parse_args(["--tempo-views", "1"])).tempo_views == "1"
+    assert parse_tempo_views("1, 0.95,0.8") == (1.0, 0.95, 0.8)
+    assert parse_tempo_views([1, 0.9]) == (1.0, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("fast", "must be numbers"),
+        ("1,,0.9", "must be numbers"),
+        ("1,0.9,1", "repeat"),
+        ("0.3", r"within \[0.5, 2.0\]"),
+        ("1,nan", "within"),
+        (",".join(["1", "0.9", "0.8", "0.7", "0.6", "1.1", "1.2", "1.3", "1.4"]), "1 to 8 rates"),
+    ],
+)
+def test_bad_tempo_views_name_the_problem(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_tempo_views(value)
+    with pytest.raises(ValueError, match="ASRT_TEMPO_VIEWS"):
+        Settings.from_env({"ASRT_TEMPO_VIEWS": value})

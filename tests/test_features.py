@@ -121,3 +121,14 @@ def test_shorter_than_one_window_gives_zero_frames(kind):
 def test_rejects_bad_input_naming_the_problem(wave, kind, message):
     with pytest.raises(ValueError, match=message):
         features.extract(wave, kind)
+
+
+def test_tempo_view_stretches_time_and_keeps_each_band():
+    ramp = np.arange(100, dtype=np.float32)[:, None] * np.linspace(1, 2, 80, dtype=np.float32)[None, :]
+    assert features.tempo_view(ramp, 1.0) is ramp
+    slow = features.tempo_view(ramp, 0.8)
+    assert slow.shape == (125, 80) and slow.dtype == np.float32
+    # Linear interpolation in time: a ramp stays the same ramp, first and last frames kept.
+    np.testing.assert_allclose(slow, np.linspace(0, 99, 125)[:, None] * ramp[1][None, :], rtol=1e-5, atol=1e-4)
+    assert features.tempo_view(ramp, 1.25).shape == (80, 80)
+    assert features.tempo_view(ramp[:1], 0.5).shape == (1, 80)  # one frame cannot be stretched

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import Settings
+from ..config import Settings, parse_tempo_views
 from .logs import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="acoustic candidates per syllable given to the language model, as the servers' "
         "--lm-nbest (0 = greedy pinyin only; default %(default)s)",
     )
+    p.add_argument(
+        "--tempo-views",
+        default=None,
+        help="test-time tempo views, e.g. 1 (the clip alone) or 1,0.9,0.8; default: the model's own",
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many utterances per source")
     p.add_argument("--output", "-o", default=None, help="write the JSON report here (default: stdout)")
     p.add_argument("--brief", action="store_true", help="leave per-utterance rows out of the report")
@@ -48,9 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_model(args):
+    """The model the flags name, with ``--tempo-views`` applied.
+
+    Raises:
+        ModelNotFound: files missing.
+        ValueError: bad ``--tempo-views``.
+    """
     from ..acoustic_model import AcousticModel
 
-    return AcousticModel.open(args.model, args.asrt_weights or None, args.asrt_dict or None)
+    model = AcousticModel.open(args.model, args.asrt_weights or None, args.asrt_dict or None)
+    if args.tempo_views:
+        model.tempo_views = parse_tempo_views(args.tempo_views)
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         return 2
     lm = ev.load_lm(args.lm)
-    report = {"model": model.name, "arch": model.spec.arch, "sources": {}}
+    report = {"model": model.name, "arch": model.spec.arch, "tempo_views": list(model.tempo_views), "sources": {}}
     for source in args.sources:
         try:
             items = ev.load_items(source)

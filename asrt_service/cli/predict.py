@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="acoustic candidates per syllable the language model chooses from, as the servers' "
         "--lm-nbest (0 = greedy pinyin only; default %(default)s)",
     )
+    p.add_argument(
+        "--tempo-views",
+        default=None,
+        help="test-time tempo views, e.g. 1 (the clip alone) or 1,0.9,0.8; default: the model's own",
+    )
     p.add_argument("--topk", type=int, default=0, help="also give K alternatives per syllable (JSON output)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--log-level", default="WARNING")

@@ -345,19 +345,6 @@ def check_specaugment(values: Sequence[float]) -> tuple[int, int, int, float]:
     return out
 
 
-def _resample_axis(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
-    lo = np.floor(positions).astype(np.int64)
-    n = x.shape[axis]
-    lo = np.clip(lo, 0, n - 1)
-    hi = np.clip(lo + 1, 0, n - 1)
-    w = (positions - lo).astype(np.float32)
-    a, b = np.take(x, lo, axis=axis), np.take(x, hi, axis=axis)
-    shape = [1] * x.ndim
-    shape[axis] = -1
-    w = w.reshape(shape)
-    return a * (1.0 - w) + b * w
-
-
 def augment_example(
     feats: np.ndarray, n_labels: int, aug: Augment, rng: np.random.Generator, time_stride: int = 8
 ) -> np.ndarray:
@@ -368,11 +355,11 @@ def augment_example(
         rate = rng.uniform(aug.tempo_min, aug.tempo_max)
         new_t = int(round(t / rate))
         if new_t // time_stride >= 2 * n_labels + 1:
-            x = _resample_axis(x, np.linspace(0, t - 1, new_t), axis=0)
+            x = features.tempo_view(x, rate)
             t = new_t
     if aug.warp > 0:
         alpha = rng.uniform(1.0 - aug.warp, 1.0 + aug.warp)
-        x = _resample_axis(x, np.minimum(np.arange(f) * alpha, f - 1), axis=1)
+        x = features.resample_axis(x, np.minimum(np.arange(f) * alpha, f - 1), axis=1)
     for _ in range(aug.freq_masks):
         w = int(rng.integers(0, aug.freq_width + 1))
         if w:
