@@ -698,7 +698,11 @@ class AcousticModel:
         )
 
     def batch_probs(
-        self, feats: Sequence[np.ndarray], min_frames: int = 0, quantum: int = 1
+        self,
+        feats: Sequence[np.ndarray],
+        min_frames: int = 0,
+        quantum: int = 1,
+        rates: Sequence[float] | None = None,
     ) -> tuple[list[np.ndarray], list[int]]:
         """Run a batch of clips with every tempo view, padded together in one call.
 
@@ -707,12 +711,13 @@ class AcousticModel:
             min_frames: pad the batch to at least this many frames.
             quantum: pad the batch's length up to a multiple of this (and of the
                 time stride), so that few distinct shapes reach the model.
+            rates: tempo views for this call instead of ``tempo_views``.
 
         Returns:
             (per clip, (steps, num_classes) probabilities with the views
             combined; per clip, its steps at the clip's own rate).
         """
-        rates = self.tempo_views
+        rates = self.tempo_views if rates is None else tuple(rates)
         stride = self.spec.time_stride
         views = [features.tempo_view(f, r) for f in feats for r in rates]
         step = max(quantum, stride)

@@ -126,6 +126,7 @@ def lm_text(lm, piece: PieceResult, nbest: int, extra_words=None) -> str:
 class _Job:
     feats: np.ndarray  # (frames, n_features) float32
     future: Future
+    quick: bool = False  # one tempo view (streaming partials), not the model's set
 
 
 class Recognizer:
@@ -278,8 +279,14 @@ class Recognizer:
         per_piece = [f.result() for f in futures]
         return per_piece, pieces, {"acoustic": time.perf_counter() - t0}
 
-    def submit(self, samples: np.ndarray) -> Future:
+    def submit(self, samples: np.ndarray, quick: bool = False) -> Future:
         """Queue one piece (at most the model window) for the batcher.
+
+        Args:
+            samples: float32 mono 16 kHz.
+            quick: run the clip as it is only, not with every test-time tempo
+                view of the model: for streaming partials, which are re-decoded
+                after every chunk and replaced by the final result.
 
         Returns:
             A future resolving to the piece's :class:`PieceResult`.
@@ -294,7 +301,7 @@ class Recognizer:
         try:
             feats = features.extract(samples, self.spec.feature)
             if feats.shape[0] and self._worker.is_alive():
-                self._queue.put_nowait(_Job(feats, fut))
+                self._queue.put_nowait(_Job(feats, fut, quick))
                 return fut
         except queue.Full:
             raise Overloaded("the server is busy (request queue full); retry shortly") from None
@@ -335,11 +342,18 @@ class Recognizer:
 
     def _run_batch(self, jobs: list[_Job]) -> None:
         try:
-            probs, steps = self.acoustic.batch_probs(
-                [j.feats for j in jobs], min_frames=self.min_batch_frames, quantum=PAD_QUANTUM_FRAMES
-            )
-            for j, p, n in zip(jobs, probs, steps, strict=True):
-                j.future.set_result(PieceResult.from_alternatives(self.acoustic.alternatives(p, n, k=self.nbest)))
+            for quick in (False, True):
+                group = [j for j in jobs if j.quick == quick]
+                if not group:
+                    continue
+                probs, steps = self.acoustic.batch_probs(
+                    [j.feats for j in group],
+                    min_frames=self.min_batch_frames,
+                    quantum=PAD_QUANTUM_FRAMES,
+                    rates=(1.0,) if quick else None,
+                )
+                for j, p, n in zip(group, probs, steps, strict=True):
+                    j.future.set_result(PieceResult.from_alternatives(self.acoustic.alternatives(p, n, k=self.nbest)))
         except Exception as exc:  # a model failure fails this batch, never the worker
             logger.exception("acoustic model failed on a batch of %d", len(jobs))
             for j in jobs:
@@ -362,7 +376,8 @@ class StreamSession:
 
     The session keeps the audio of the sentence in progress. After every chunk
     it re-decodes that whole sentence (the acoustic model sees the context,
-    not the chunk alone) and reports partial text; when the audio ends in a
+    not the chunk alone; one tempo view, as partials are re-done every chunk)
+    and reports partial text; when the audio ends in a
     pause of at least ``stream_pause_ms`` after speech, the sentence is final
     and a new one starts after the pause. A sentence that outgrows the model
     window is cut at its best pause.
@@ -414,7 +429,7 @@ class StreamSession:
         return self.r.submit(samples).result()
 
     def _partial(self, speech: bool) -> StreamUpdate:
-        piece = self.r.submit(self._sentence).result() if speech else _EMPTY
+        piece = self.r.submit(self._sentence, quick=True).result() if speech else _EMPTY
         pinyin = list(piece.pinyin)
         # Feed the incremental LM only what is new; if the acoustic model
         # revised earlier syllables with more context, start the LM over.

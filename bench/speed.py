@@ -4,6 +4,9 @@ Three servers, one after the other, each a subprocess on the same model files:
 
 - ``ours``: ``asrt-service serve`` as shipped (clips run on their real length,
   concurrent requests batched);
+- ``ours_one_view``: the same server with ``--tempo-views 1``: each clip run
+  once instead of once per test-time tempo view of the model (five for
+  zh_dcnn_v1), what the views cost;
 - ``ours_padded_serial``: the same server with ``--pad-to-window --max-batch 1``
   (every clip padded to 16 s, one at a time), to separate the two effects;
 - ``asrt_style``: ``bench/asrt_style_server.py``, the request path of ASRT's own
@@ -72,6 +75,7 @@ class Server:
         serve = [sys.executable, "-m", "asrt_service.cli.main", "serve"]
         cmd = {
             "ours": serve,
+            "ours_one_view": [*serve, "--tempo-views", "1"],
             "ours_padded_serial": [*serve, "--pad-to-window", "--max-batch", "1"],
             "asrt_style": [
                 sys.executable,
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "speed.json"))
     args = parser.parse_args(argv)
     pcms = clips(args.seconds)
-    variants = ["ours", "ours_padded_serial", "asrt_style"]
+    variants = ["ours", "ours_one_view", "ours_padded_serial", "asrt_style"]
     rows = []
     for variant in variants:
         server = Server(variant)
@@ -190,9 +194,10 @@ def main(argv=None) -> int:
 
     print("\np50 latency (ms) and throughput (req/s); x = ours vs asrt_style")
     print(
-        f"{'clip':>5} {'proto':5} {'conc':>4} | {'p50 ours':>8} {'padded':>8} {'asrt':>8} {'x':>5} | {'rps ours':>8} {'padded':>8} {'asrt':>8} {'x':>5}"
+        f"{'clip':>5} {'proto':5} {'conc':>4} | {'p50 ours':>8} {'1 view':>8} {'padded':>8} {'asrt':>8} {'x':>5} | "
+        f"{'rps ours':>8} {'1 view':>8} {'padded':>8} {'asrt':>8} {'x':>5}"
     )
-    print("-" * 92)
+    print("-" * 112)
     summary = []
 
     def cell(variant, proto, seconds, conc):
@@ -208,7 +213,7 @@ def main(argv=None) -> int:
     for seconds in args.seconds:
         for proto in ("rest", "grpc"):
             for conc in args.concurrency:
-                a, p, b = (cell(v, proto, seconds, conc) for v in variants)
+                a, one, p, b = (cell(v, proto, seconds, conc) for v in variants)
                 lat_x, thr_x = b["p50_ms"] / a["p50_ms"], a["throughput_rps"] / b["throughput_rps"]
                 summary.append(
                     {
@@ -219,11 +224,14 @@ def main(argv=None) -> int:
                         "throughput_gain_vs_asrt_style": thr_x,
                         "p50_speedup_vs_padded_serial": p["p50_ms"] / a["p50_ms"],
                         "throughput_gain_vs_padded_serial": a["throughput_rps"] / p["throughput_rps"],
+                        "p50_cost_of_tempo_views": a["p50_ms"] / one["p50_ms"],
+                        "throughput_cost_of_tempo_views": one["throughput_rps"] / a["throughput_rps"],
                     }
                 )
                 print(
-                    f"{seconds:5.0f} {proto:5} {conc:4} | {a['p50_ms']:8.1f} {p['p50_ms']:8.1f} {b['p50_ms']:8.1f} {lat_x:5.1f} | "
-                    f"{a['throughput_rps']:8.2f} {p['throughput_rps']:8.2f} {b['throughput_rps']:8.2f} {thr_x:5.1f}"
+                    f"{seconds:5.0f} {proto:5} {conc:4} | {a['p50_ms']:8.1f} {one['p50_ms']:8.1f} {p['p50_ms']:8.1f} "
+                    f"{b['p50_ms']:8.1f} {lat_x:5.1f} | {a['throughput_rps']:8.2f} {one['throughput_rps']:8.2f} "
+                    f"{p['throughput_rps']:8.2f} {b['throughput_rps']:8.2f} {thr_x:5.1f}"
                 )
     rss = {v: next(r["server_peak_rss_mb"] for r in rows if r["variant"] == v) for v in variants}
     print("\nserver peak RSS (MB): " + ", ".join(f"{v} {m:.0f}" for v, m in rss.items()))

@@ -182,3 +182,27 @@ def test_slow_speakers_are_recognized_as_well_as_the_recorded_pace(shipped_recog
             errors[factor] += edit_distance(gold, [strip_tone(s) for s in shipped_recognizer.speech(Audio(x))])
     assert total > 400  # the 17 Mandarin recordings
     assert errors[0.7] <= errors[1.0] + 0.03 * total, errors
+
+
+def test_finals_use_the_models_tempo_views_and_stream_partials_one(shipped_recognizer, real_samples):
+    """A request is decoded with every test-time tempo view of the shipped model;
+    a streaming partial (``quick``) with the clip as it is only."""
+    from asrt_service.recognizer import PieceResult
+
+    acoustic = shipped_recognizer.acoustic
+    assert len(acoustic.tempo_views) > 1 and acoustic.tempo_views[0] == 1.0
+    feats = acoustic.features(real_samples)
+    results = {}
+    for quick, rates in ((False, None), (True, (1.0,))):
+        got = shipped_recognizer.submit(real_samples, quick=quick).result(timeout=60)
+        (probs,), (steps,) = acoustic.batch_probs([feats], quantum=64, rates=rates)
+        want = PieceResult.from_alternatives(acoustic.alternatives(probs, steps, k=shipped_recognizer.nbest))
+        assert got.pinyin == want.pinyin
+        np.testing.assert_allclose(
+            [lp for alts in got.alternatives for _, lp in alts],
+            [lp for alts in want.alternatives for _, lp in alts],
+            rtol=1e-4,
+            atol=1e-4,
+        )
+        results[quick] = got
+    assert results[False].alternatives != results[True].alternatives
