@@ -517,8 +517,9 @@ class AcousticModel:
     Test-time tempo views: each clip is also run slowed down (its feature
     frames stretched in time, ``features.tempo_view``) and the views' outputs
     are averaged. For zh_dcnn_v1, five views (1, 0.95, 0.9, 0.85, 0.8) take
-    about three points of syllable error off both dev sets for five times the
-    acoustic model's compute (models/zh_dcnn_v1/MODEL_CARD.md, bench/tempo_views.py).
+    about four points of syllable error off both dev sets for about three
+    times the acoustic time per clip (models/zh_dcnn_v1/MODEL_CARD.md,
+    bench/tempo_views.py).
     """
 
     def __init__(

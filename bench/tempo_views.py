@@ -36,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lm_nbest import default_sources  # noqa: E402  (bench/ is on the path: same default sources)
+
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
@@ -48,16 +50,7 @@ VIEW_SETS = {
     "1.05 .. 0.8 (6)": (1.05, 1.0, 0.95, 0.9, 0.85, 0.8),
     "1 .. 0.7 (7)": (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7),
 }
-CACHE = Path.home() / ".cache" / "asrt-service"
 SHARED = ROOT.parent / "shared" / "data"
-
-
-def default_sources() -> list[str]:
-    out = [str(SHARED / "real-dev")]
-    for rel in ("corpus/synth-v1/heldout.wav.lst", "lists/real-train/heldout.wav.lst"):
-        if (CACHE / rel).exists():
-            out.append(str(CACHE / rel))
-    return out
 
 
 def latency_ms(model: AcousticModel, repeats: int) -> dict[str, float]:
