@@ -66,7 +66,10 @@ class ModelSpec:
         feature: feature kind (``features.KINDS``) the model reads.
         n_features: feature width (200 for ``asrt_spectrogram``, 80 for ``logmel80``).
         num_classes: softmax width, syllables + 1 (blank = last index).
-        time_stride: input frames per output step (8 for both architectures).
+        time_stride: input frames per output step: 8 (both architectures; 80
+            ms per step at the 10 ms hop) or, for ``dcnn_fast``, 4 (40 ms: the
+            ``Down`` convolution keeps every step and the residual blocks'
+            dilations double, so the receptive field stays the same in seconds).
         window_frames: the longest input one call is meant for (1600 = 16 s);
             longer audio is split by the caller.
         channels: ``dcnn_fast`` width of the 1-D part.
@@ -98,8 +101,9 @@ class ModelSpec:
             raise ValueError(
                 f"feature {self.feature!r} has {features.n_features(self.feature)} features, spec says {self.n_features}"
             )
-        if self.time_stride != 8:
-            raise ValueError(f"both architectures reduce time 8x; time_stride={self.time_stride}")
+        strides = (4, 8) if self.arch == "dcnn_fast" else (8,)
+        if self.time_stride not in strides:
+            raise ValueError(f"{self.arch} reduces time by one of {strides}, not time_stride={self.time_stride}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2 (one syllable + blank), got {self.num_classes}")
 
@@ -186,14 +190,16 @@ def _build_dcnn_fast(spec: ModelSpec, inputs):
         x = layers.ReLU(name=f"StemReLU{i}")(x)
     freq = math.ceil(math.ceil(spec.n_features / 2) / 2)  # two 'same' stride-2 convolutions
     x = layers.Reshape((-1, freq * spec.stem_filters), name="Flatten")(x)
-    x = layers.SeparableConv1D(spec.channels, spec.kernel_size, strides=2, padding="same", use_bias=False, name="Down")(
-        x
-    )
+    down_stride = spec.time_stride // 4  # the stem has reduced time 4x already
+    dilation_scale = 8 // spec.time_stride
+    x = layers.SeparableConv1D(
+        spec.channels, spec.kernel_size, strides=down_stride, padding="same", use_bias=False, name="Down"
+    )(x)
     x = layers.BatchNormalization(momentum=spec.bn_momentum, name="DownBN")(x)
     x = layers.ReLU(name="DownReLU")(x)
     for b in range(spec.blocks):
         skip = x
-        dilation = (1, 2, 4)[b % 3]
+        dilation = (1, 2, 4)[b % 3] * dilation_scale
         for j in range(2):
             x = layers.SeparableConv1D(
                 spec.channels,
@@ -432,6 +438,42 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelS
         bn = grown.get_layer(f"Block{b}BN1")
         bn.gamma.assign(ops.zeros_like(bn.gamma))
     return grown_spec, grown
+
+
+def refine_stride(base: keras.Model, spec: ModelSpec, time_stride: int) -> tuple[ModelSpec, keras.Model]:
+    """A ``dcnn_fast`` model with a finer output step that starts from ``base``'s weights.
+
+    Going from 8 to 4 input frames per step removes the ``Down`` convolution's
+    stride and doubles every residual block's dilation. The new model's weights
+    are ``base``'s unchanged (same shapes, matched by name), and it computes
+    what ``base`` computes at twice the rate: every other output step is
+    ``base``'s output, the steps between are ``base``'s output for the input
+    shifted by half a step (up to the clip's edges), so a trained 8x model is a
+    working 4x model before any fine-tuning.
+
+    Args:
+        base: a model built by ``build_model(spec)``, with its weights.
+        spec: its spec (``dcnn_fast`` family).
+        time_stride: the new input frames per output step, finer than ``spec``'s.
+
+    Returns:
+        The new spec and the new model.
+
+    Raises:
+        ValueError: not a ``dcnn_fast`` spec, or ``time_stride`` is not finer.
+    """
+    if spec.arch != "dcnn_fast":
+        raise ValueError(f"only dcnn_fast models can refine their time stride, not {spec.arch}")
+    if time_stride >= spec.time_stride:
+        raise ValueError(
+            f"the model already steps every {spec.time_stride} frames; refining needs fewer, not {time_stride}"
+        )
+    fine_spec = dataclasses.replace(spec, time_stride=time_stride)
+    fine = build_model(fine_spec)
+    old = _weighted_layers(base)
+    for name, layer in _weighted_layers(fine).items():
+        layer.set_weights(old[name].get_weights())
+    return fine_spec, fine
 
 
 # --- the served model -----------------------------------------------------------------

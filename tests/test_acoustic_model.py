@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -268,6 +269,28 @@ def test_grown_model_computes_what_its_base_did():
         am.grow_blocks(base.model, base.spec, 1)
     with pytest.raises(ValueError, match="dcnn_fast"):
         am.grow_blocks(base.model, am.preset("asrt251bn"), 4)  # checked before any layer is touched
+
+
+def test_refined_model_steps_twice_as_often_and_starts_as_its_base():
+    vocab = _tiny_vocab()
+    base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)
+    spec, fine = am.refine_stride(base.model, base.spec, 4)
+    assert spec.time_stride == 4 and fine.count_params() == base.model.count_params()
+    assert fine.get_layer("Down").strides == (1,) and fine.get_layer("Block0Conv0").dilation_rate == (2,)
+    x = np.random.default_rng(2).standard_normal((2, 240, 80, 1)).astype(np.float32)
+    coarse, refined = np.asarray(base.model(x, training=False)), np.asarray(fine(x, training=False))
+    assert coarse.shape[1] == 240 // 8 and refined.shape[1] == 240 // 4
+    # Every other step is the base model's output (away from the clip's edges, where padding differs).
+    np.testing.assert_allclose(refined[:, 1::2][:, 2:-2], coarse[:, 2:-2], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(refined[:, 0::2][:, 2:-2], coarse[:, 2:-2], atol=1e-3)  # the steps between are new
+    with pytest.raises(ValueError, match="fewer"):
+        am.refine_stride(fine, spec, 4)
+    with pytest.raises(ValueError, match="dcnn_fast"):
+        am.refine_stride(base.model, am.preset("asrt251bn"), 4)
+    with pytest.raises(ValueError, match="asrt251bn reduces time by one of"):
+        dataclasses.replace(am.preset("asrt251bn"), time_stride=4)
+    with pytest.raises(ValueError, match="time_stride=2"):
+        dataclasses.replace(spec, time_stride=2)
 
 
 def test_infer_is_traced_once_for_all_shapes():

@@ -136,6 +136,23 @@ def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
         tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
 
 
+def test_a_run_can_refine_its_init_models_time_stride(tiny_corpus, tmp_path):
+    config = _fine_tune_config(tiny_corpus, tmp_path, time_stride=4)
+    run = tmp_path / "run"
+    summary = tr.train(config, progress=False)
+    assert summary["epochs"] == 1 and am.AcousticModel.load(run / "ckpt").spec.time_stride == 4
+    resumed = tr.train(dataclasses.replace(config, epochs=2), resume=True, progress=False)
+    best = am.AcousticModel.load(run / "best")
+    assert resumed["epochs"] == 2 and best.spec.time_stride == 4
+    feats = best.features(np.zeros(16000, np.float32))
+    assert best.infer(feats[None, :, :, None]).shape[1] == len(feats) // 4
+    fresh_config = dataclasses.replace(
+        config, init_from=None, vocab=str(tiny_corpus / "vocab.txt"), run_dir=str(tmp_path / "r2")
+    )
+    fresh = tr.train(fresh_config, progress=False)
+    assert fresh["epochs"] == 1 and am.AcousticModel.load(tmp_path / "r2" / "best").spec.time_stride == 4
+
+
 def test_a_run_can_switch_its_init_model_to_other_features(tiny_corpus, tmp_path):
     config = _fine_tune_config(tiny_corpus, tmp_path, feature="logmel80_norm")
     run = tmp_path / "run"

@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --init-from: deepen that model to N residual blocks, the new ones starting as the identity",
     )
     p.add_argument(
+        "--time-stride",
+        type=int,
+        choices=(4, 8),
+        default=0,
+        metavar="N",
+        help="input frames (10 ms) per output step: 8 (the presets) or 4 (dcnn_fast only); "
+        "with --init-from an 8x model is refined to 4x with its weights",
+    )
+    p.add_argument(
         "--feature",
         default=None,
         metavar="KIND",
@@ -171,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         preset=args.arch,
         init_from=args.init_from,
         grow_blocks=args.grow_blocks,
+        time_stride=args.time_stride,
         feature=args.feature,
         vocab=args.vocab,
         epochs=args.epochs,
