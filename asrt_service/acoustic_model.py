@@ -7,8 +7,9 @@ One builder makes every architecture from a frozen ``ModelSpec``:
   (``AcousticModel.from_asrt``).
 * ``dcnn_fast`` is our default: two strided 2-D convolutions over 80 log-mel
   bands, a strided separable 1-D convolution, then residual dilated separable
-  1-D convolutions; 8x time reduction like ASRT, but about 1/15 of the compute
-  (see docs/TRAINING.md for the measured trade-off).
+  1-D convolutions; 8x time reduction like ASRT (or 4x: ``time_stride``),
+  but about 1/15 of the compute (see docs/TRAINING.md for the measured
+  trade-off).
 
 The model is written with Keras 3 layers and ``keras.ops`` only, so the same
 code trains under the JAX backend. It outputs softmax probabilities; training
