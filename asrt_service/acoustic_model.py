@@ -336,6 +336,14 @@ def _weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     return {layer.name: layer for layer in model.layers if layer.weights}
 
 
+def _copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
+    """Give each of ``target``'s weighted layers the weights of ``source``'s layer of that name, if it has one."""
+    old = _weighted_layers(source)
+    for name, layer in _weighted_layers(target).items():
+        if name in old:
+            layer.set_weights(old[name].get_weights())
+
+
 def save_weights_h5(model: keras.Model, path: str | Path) -> None:
     """Write ``model``'s weights in Keras-2 ``save_weights`` layout (atomic replace)."""
     path = Path(path)
@@ -431,10 +439,7 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelS
         raise ValueError(f"the model already has {spec.blocks} blocks; growing needs more, not {blocks}")
     grown_spec = dataclasses.replace(spec, blocks=blocks)
     grown = build_model(grown_spec)
-    old = _weighted_layers(base)
-    for name, layer in _weighted_layers(grown).items():
-        if name in old:
-            layer.set_weights(old[name].get_weights())
+    _copy_weights_by_name(base, grown)
     for b in range(spec.blocks, blocks):
         bn = grown.get_layer(f"Block{b}BN1")
         bn.gamma.assign(ops.zeros_like(bn.gamma))
@@ -471,9 +476,7 @@ def refine_stride(base: keras.Model, spec: ModelSpec, time_stride: int) -> tuple
         )
     fine_spec = dataclasses.replace(spec, time_stride=time_stride)
     fine = build_model(fine_spec)
-    old = _weighted_layers(base)
-    for name, layer in _weighted_layers(fine).items():
-        layer.set_weights(old[name].get_weights())
+    _copy_weights_by_name(base, fine)  # every layer: the same names and shapes
     return fine_spec, fine
 
 
