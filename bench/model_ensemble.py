@@ -46,7 +46,11 @@ from asrt_service.training import evaluate as ev  # noqa: E402
 
 
 def view_probs(model: AcousticModel, feats: np.ndarray, shifts: Sequence[int]) -> np.ndarray:
-    """One clip's posteriors from every (tempo view x shift), on the slowest view's grid."""
+    """One clip's mean log-posteriors over every (tempo view x shift), on the slowest view's grid.
+
+    ``acoustic_model.combine_views`` with a frame shift per view; without shifts
+    the ensemble calls ``AcousticModel.batch_probs`` instead.
+    """
     stride = model.spec.time_stride
     rates = model.tempo_views
     views, meta = [], []
@@ -94,7 +98,10 @@ class Ensemble:
     def nbest_features(self, waveforms: Sequence[np.ndarray], k: int):
         out = []
         for w in waveforms:
-            logs = [view_probs(m, m.features(w), self.shifts) for m in self.members]
+            if self.shifts == (0,):  # the servers' own path: tempo views combined by batch_probs
+                logs = [np.log(m.batch_probs([m.features(w)])[0][0] + 1e-8) for m in self.members]
+            else:
+                logs = [view_probs(m, m.features(w), self.shifts) for m in self.members]
             n = min(len(x) for x in logs)
             total = np.mean([x[:n] for x in logs], axis=0)
             total -= total.max(axis=1, keepdims=True) if n else 0
