@@ -115,7 +115,7 @@ def shipped_recognizer():
 
 def start_servers(recognizer, **overrides):
     """Start waitress and gRPC on loopback ports picked by the OS; returns (http_url, grpc_target, stop)."""
-    from asrt_service.cli.serve import start_http
+    from asrt_service.cli.serve import start_http, stop_http
     from asrt_service.grpc_server import create_server
 
     settings = Settings(host="127.0.0.1", **overrides)
@@ -123,9 +123,8 @@ def start_servers(recognizer, **overrides):
     grpc_server, grpc_port = create_server(settings, recognizer, port=0)
 
     def stop():
-        http_server.close()
+        stop_http(http_server, thread)
         grpc_server.stop(grace=None)
-        thread.join(timeout=5)
 
     return f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", stop
 

@@ -66,6 +66,24 @@ def start_http(settings: Settings, recognizer, port: int | None = None):
     return server, thread, server.effective_port
 
 
+def stop_http(server, thread: threading.Thread, timeout: float = 5.0) -> None:
+    """Stop a server from :func:`start_http`: running requests finish, then every socket closes.
+
+    The sockets are closed from waitress's own loop thread (through its trigger):
+    closing them from another thread races the loop's select() (EBADF in the loop
+    thread), and ``server.close()`` alone leaves keep-alive connections open, so
+    the loop would run on.
+    """
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown(timeout=timeout)
+    if thread.is_alive():
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout)
+    if thread.is_alive():
+        logger.warning("waitress did not stop within %.0f s", timeout)
+
+
 def run(argv: list[str] | None, protocols: tuple[str, ...], prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=f"asrt-service {' + '.join(protocols)} server")
     add_arguments(parser, protocols)
@@ -90,8 +108,8 @@ def run(argv: list[str] | None, protocols: tuple[str, ...], prog: str | None = N
         closers.append(lambda: gserver.stop(grace=5).wait())
         logger.info("gRPC API listening on %s:%d", settings.host, gport)
     if "http" in protocols:
-        server, _, port = start_http(settings, recognizer)
-        closers.append(server.close)
+        server, thread, port = start_http(settings, recognizer)
+        closers.append(lambda: stop_http(server, thread))
         logger.info("REST API listening on http://%s:%d", settings.host, port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
