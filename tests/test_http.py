@@ -350,7 +350,7 @@ def test_v1_recognize_accepts_words_field(url):
     assert r.status_code == 200
 
 
-def test_stop_closes_keep_alive_connections_and_the_loop_thread(tiny_recognizer):
+def test_stop_closes_keep_alive_connections_and_the_loop_thread(tiny_recognizer, monkeypatch):
     """Stopping REST must end waitress's loop even with a client connection left open,
     without an exception in the loop thread (closing sockets under its select())."""
     import http.client
@@ -359,17 +359,13 @@ def test_stop_closes_keep_alive_connections_and_the_loop_thread(tiny_recognizer)
     from asrt_service.config import Settings
 
     errors = []
-    previous_hook = threading.excepthook
-    threading.excepthook = lambda args: errors.append(args.exc_value)
-    try:
-        for _ in range(3):
-            server, thread, port = start_http(Settings(host="127.0.0.1"), tiny_recognizer, port=0)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/readyz")
-            assert conn.getresponse().read()  # keep-alive: the connection stays open
-            stop_http(server, thread, timeout=5)
-            assert not thread.is_alive()
-            conn.close()
-    finally:
-        threading.excepthook = previous_hook
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    for _ in range(3):
+        server, thread, port = start_http(Settings(host="127.0.0.1"), tiny_recognizer, port=0)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/readyz")
+        assert conn.getresponse().read()  # keep-alive: the connection stays open
+        stop_http(server, thread, timeout=5)
+        assert not thread.is_alive()
+        conn.close()
     assert errors == []
