@@ -30,7 +30,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -442,7 +442,7 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelS
     _copy_weights_by_name(base, grown)
     for b in range(spec.blocks, blocks):
         bn = grown.get_layer(f"Block{b}BN1")
-        bn.gamma.assign(ops.zeros_like(bn.gamma))
+        bn.gamma.assign(np.zeros(bn.gamma.shape, np.float32))
     return grown_spec, grown
 
 
@@ -518,6 +518,20 @@ def combine_views(probs: Sequence[np.ndarray], rates: Sequence[float], time_stri
     total -= total.max(axis=1, keepdims=True)
     out = np.exp(total)
     return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def inference_function(model: keras.Model, n_features: int) -> Callable:
+    """``model`` in inference mode as one function of (batch, frames, n_features, 1) input.
+
+    Under TensorFlow a ``tf.function`` with ``None`` batch and length, traced
+    once for every shape; under other backends the model's own call.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        sig = [tf.TensorSpec((None, None, n_features, 1), tf.float32)]
+        return tf.function(lambda x: model(x, training=False), input_signature=sig)
+    return lambda x: model(x, training=False)
 
 
 def average_models(models: Sequence[AcousticModel], name: str = "") -> AcousticModel:
@@ -694,15 +708,7 @@ class AcousticModel:
     def _compiled(self):
         with self._lock:
             if self._infer_fn is None:
-                if keras.backend.backend() == "tensorflow":
-                    import tensorflow as tf
-
-                    model = self.model
-                    sig = [tf.TensorSpec((None, None, self.spec.n_features, 1), tf.float32)]
-                    self._infer_fn = tf.function(lambda x: model(x, training=False), input_signature=sig)
-                else:
-                    model = self.model
-                    self._infer_fn = lambda x: model(x, training=False)
+                self._infer_fn = inference_function(self.model, self.spec.n_features)
             return self._infer_fn
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +138,37 @@ def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
     assert resumed["epochs"] == 2 and am.AcousticModel.load(run / "best").spec.blocks == 3
     with pytest.raises(ValueError, match="init_from"):
         tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
+
+
+def test_training_runs_under_the_jax_backend(tiny_corpus, tmp_path):
+    """The trainer under ``KERAS_BACKEND=jax`` (what a GPU machine without TensorFlow runs).
+
+    A fine-tuning run that also deepens its start: the start is saved here by
+    TensorFlow, trained under JAX in a child process, and the result read back
+    here, so weights cross the two backends both ways.
+    """
+    vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
+    spec = am.preset("dcnn_tiny", vocab.num_classes)
+    start = am.AcousticModel.create(spec, vocab, seed=3)
+    start.save(tmp_path / "init")
+    examples = pipeline.prepare_examples(
+        pipeline.load_source(tiny_corpus / "train.wav.lst"), vocab, spec.feature, progress=False
+    )
+    loss_before = tr.mean_ctc_loss(start.model, examples, 8)
+    lst = str(tiny_corpus / "train.wav.lst")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "ASRT_SERVICE_CACHE": str(tmp_path / "jax-cache")}
+    cmd = [sys.executable, "-m", "asrt_service.cli.main", "train", "--train", lst, "--dev", lst]
+    cmd += ["--run", str(tmp_path / "run"), "--init-from", str(tmp_path / "init"), "--grow-blocks", "3"]
+    cmd += ["--epochs", "3", "--batch-frames", "600", "--lr", "1e-2", "--warmup-steps", "1", "--total-steps", "1000"]
+    cmd += ["--no-augment", "--patience", "0", "--seed", "1", "--no-progress"]
+    out = subprocess.run(cmd, cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Keras backend jax" in out.stderr, out.stderr[-2000:]
+    trained = am.AcousticModel.load(tmp_path / "run" / "best")
+    assert trained.meta["training"]["backend"] == "jax"
+    assert trained.spec.blocks == 3
+    loss_after = tr.mean_ctc_loss(trained.model, examples, 8)
+    assert loss_after < 0.8 * loss_before, (loss_before, loss_after)
 
 
 def test_a_run_can_refine_its_init_models_time_stride(tiny_corpus, tmp_path):

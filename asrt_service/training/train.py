@@ -310,6 +310,10 @@ def _restore_optimizer(optimizer, trainable, path: Path) -> None:
 def _strategy(name: str | None):
     if not name:
         return None
+    if _keras().backend.backend() != "tensorflow":
+        raise ValueError(
+            f"--distribute is tf.distribute and needs KERAS_BACKEND=tensorflow, not {_keras().backend.backend()}"
+        )
     import tensorflow as tf
 
     if name == "mirrored":
@@ -468,11 +472,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     elif not state.total_steps:
         state.total_steps = config.total_steps or steps_per_epoch * config.epochs
     logger.info(
-        "training on %d utterances (%.2f h incl. repeats), %d steps/epoch, %d planned steps",
+        "training on %d utterances (%.2f h incl. repeats), %d steps/epoch, %d planned steps, Keras backend %s",
         len(examples),
         hours,
         steps_per_epoch,
         state.total_steps,
+        keras.backend.backend(),
     )
 
     strategy = _strategy(config.distribute)
@@ -683,6 +688,7 @@ class _Checkpointer(_callback_base()):
                     "train_hours_audio": round(self.hours, 2),
                     "dev": {k: {m: round(v, 4) for m, v in s.items()} for k, s in scores.items()},
                     "train_sources": self.config.train,
+                    "backend": _keras().backend.backend(),
                 },
             )
             shutil.rmtree(self.run_dir / "best", ignore_errors=True)
