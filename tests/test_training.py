@@ -456,6 +456,26 @@ def test_evaluate_reports_known_error_rates(tmp_path):
     assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
 
 
+def test_evaluate_breaks_error_rates_down_by_speaker(tmp_path):
+    from asrt_service.recognizer import PieceResult
+
+    cases = [  # (id, speaker, reference, hypothesis)
+        ("BAC009S0150W0001", "S0150", "ni3 hao3", "ni3 hao3"),
+        ("BAC009S0150W0002", "S0150", "da4 jia1 hao3", "da3 jia1"),  # 1 tone + 1 deletion
+        ("A2_0", "A2", "zai4 jian4", "zai4 jian4 ma5"),  # 1 insertion
+        ("x1", "", "hao3", "hao3"),  # speaker unknown: in the totals only
+    ]
+    items = [ev.EvalItem(uid, tmp_path / f"{uid}.wav", tuple(ref.split()), None, spk) for uid, spk, ref, _ in cases]
+    pieces = [PieceResult(tuple(hyp.split())) for *_, hyp in cases]
+    report = ev.score_pieces(items, pieces)
+    assert report["ser"]["rate"] == pytest.approx(3 / 8)
+    assert report["by_speaker"] == {
+        "A2": {"utterances": 1, "ser": 0.5, "ser_toneless": 0.5},
+        "S0150": {"utterances": 2, "ser": 0.4, "ser_toneless": 0.2},
+    }
+    assert "by_speaker" not in ev.score_pieces(items[3:], pieces[3:])
+
+
 def test_same_speaker_joining_never_mixes_voices():
     rng = np.random.default_rng(1)
     speakers = ["S0150", "S0252", "espeak-f1", "ttskit-Aiyue-f2", ""]

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="at most this many utterances per source")
     p.add_argument("--output", "-o", default=None, help="write the JSON report here (default: stdout)")
     p.add_argument("--brief", action="store_true", help="leave per-utterance rows out of the report")
+    p.add_argument(
+        "--by-speaker",
+        action="store_true",
+        help="also log each speaker's rates (the report always has them, as by_speaker, where speakers are known)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         result = ev.evaluate_items(model, items, lm=lm, keep_utterances=not args.brief, lm_nbest=args.lm_nbest)
         logger.info("%s: %s", source, ev.summarize(result))
+        if args.by_speaker:
+            for speaker, rates in result.get("by_speaker", {}).items():
+                logger.info("  %-28s %s", speaker, ev.summarize_speaker(rates))
         report["sources"][source] = result
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if args.output:

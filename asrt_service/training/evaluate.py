@@ -47,6 +47,7 @@ class EvalItem:
     path: Path
     pinyin: tuple[str, ...]
     text: str | None = None
+    speaker: str = ""
 
 
 def _tsv_texts(tsv: Path) -> dict[str, str]:
@@ -73,7 +74,7 @@ def load_items(source: str | Path) -> list[EvalItem]:
                 t = txt.read_text(encoding="utf-8").strip()
                 if any("\u4e00" <= ch <= "\u9fff" for ch in t):
                     texts[u.utt_id] = t
-    return [EvalItem(u.utt_id, Path(u.path), tuple(u.pinyin), texts.get(u.utt_id)) for u in utts]
+    return [EvalItem(u.utt_id, Path(u.path), tuple(u.pinyin), texts.get(u.utt_id), u.speaker) for u in utts]
 
 
 def evaluate_items(
@@ -145,9 +146,13 @@ def score_pieces(
     Returns the ``ser`` / ``ser_toneless`` (and with ``lm`` the ``ser_lm``,
     ``ser_lm_toneless``, ``cer``) blocks of :func:`evaluate_items`; with
     ``lm_seconds`` given, each utterance's language-model time is appended to it.
+    Where the items name their speakers (THCHS30 / AISHELL-1 ids, our corpora's
+    voices), ``by_speaker`` holds the same rates per speaker: how far apart the
+    voices of one set are.
     """
     toneful, toneless, chars = ErrorCount(), ErrorCount(), ErrorCount()
     lm_toneful, lm_toneless = ErrorCount(), ErrorCount()
+    by_speaker: dict[str, dict[str, ErrorCount]] = {}
     rows = []
     for it, piece in zip(items, pieces, strict=True):
         hyp = list(piece.pinyin)
@@ -167,6 +172,12 @@ def score_pieces(
             if it.text:
                 row["text_ref"] = it.text
                 row["char_errors"] = chars.add(hanzi_chars(it.text), hanzi_chars(text))
+        if it.speaker:
+            counts = by_speaker.setdefault(it.speaker, {})
+            counts.setdefault("ser", ErrorCount()).add_errors(row["errors"], len(it.pinyin))
+            counts.setdefault("ser_toneless", ErrorCount()).add_errors(row["errors_toneless"], len(it.pinyin))
+            if lm is not None:
+                counts.setdefault("ser_lm_toneless", ErrorCount()).add_errors(row["errors_lm_toneless"], len(it.pinyin))
         rows.append(row)
     report: dict[str, Any] = {"ser": toneful.to_dict(), "ser_toneless": toneless.to_dict()}
     if lm is not None:
@@ -175,6 +186,11 @@ def score_pieces(
         report["ser_lm_toneless"] = lm_toneless.to_dict()
     if chars.utterances:
         report["cer"] = chars.to_dict()
+    if by_speaker:
+        report["by_speaker"] = {
+            spk: {"utterances": c["ser"].utterances, **{k: v.to_dict()["rate"] for k, v in c.items()}}
+            for spk, c in sorted(by_speaker.items())
+        }
     if keep_utterances:
         report["per_utterance"] = rows
     return report
@@ -203,3 +219,11 @@ def summarize(report: dict[str, Any]) -> str:
     if "cer" in report:
         s += f"  CER {100 * report['cer']['rate']:.1f}%"
     return s + f"  ({report['utterances']} utts, {report['audio_seconds']:.0f} s, RTF {report['rtf']})"
+
+
+def summarize_speaker(rates: dict[str, Any]) -> str:
+    """One line of a ``by_speaker`` entry: SER toneful / toneless (and after the LM)."""
+    s = f"SER {100 * rates['ser']:.1f}%  toneless {100 * rates['ser_toneless']:.1f}%"
+    if "ser_lm_toneless" in rates:
+        s += f"  after LM toneless {100 * rates['ser_lm_toneless']:.1f}%"
+    return s + f"  ({rates['utterances']} utts)"

@@ -43,12 +43,16 @@ class ErrorCount:
     exact: int = 0
 
     def add(self, ref: Sequence[str], hyp: Sequence[str]) -> int:
-        d = edit_distance(ref, hyp)
-        self.errors += d
-        self.ref_len += len(ref)
+        """Count one utterance; returns its edit distance."""
+        return self.add_errors(edit_distance(ref, hyp), len(ref))
+
+    def add_errors(self, errors: int, ref_len: int) -> int:
+        """Count one utterance whose edit distance is already known."""
+        self.errors += errors
+        self.ref_len += ref_len
         self.utterances += 1
-        self.exact += d == 0
-        return d
+        self.exact += errors == 0
+        return errors
 
     @property
     def rate(self) -> float:
