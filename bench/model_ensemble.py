@@ -111,6 +111,41 @@ class Ensemble:
         return out
 
 
+def score_candidates(candidates: Sequence[tuple[str, object]], sources: Sequence[str], lm=None) -> list[dict]:
+    """Score each ``(label, model)`` on each source as ``evaluate`` does, one clip per batch; print a row each.
+
+    A model is anything with ``features`` and ``nbest_features`` (an
+    ``AcousticModel``, an ``Ensemble``). Rows hold greedy ``ser`` and
+    ``ser_toneless``, and with ``lm`` its toneless reading and CER.
+    """
+    rows = []
+    for src in sources:
+        items = ev.load_items(src)
+        for label, model in candidates:
+            r = ev.evaluate_items(model, items, lm=lm, batch_frames=1, keep_utterances=False)
+            row = {
+                "source": src,
+                "candidate": label,
+                "utterances": len(items),
+                "ser": r["ser"]["rate"],
+                "ser_toneless": r["ser_toneless"]["rate"],
+            }
+            if lm is not None:
+                row["ser_lm_toneless"] = r["ser_lm_toneless"]["rate"]
+                row["cer"] = r["cer"]["rate"] if "cer" in r else None
+            rows.append(row)
+            print(
+                f"{Path(src).name:24s} {label:40s} "
+                + "  ".join(
+                    f"{k} {v * 100:5.1f} %"
+                    for k, v in row.items()
+                    if k not in {"source", "candidate", "utterances"} and v is not None
+                ),
+                flush=True,
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -137,32 +172,7 @@ def main() -> None:
         shifts = tuple(int(s) for s in args.shifts.split(","))
         candidates.append((f"{Path(args.member[0]).name}, shifts {args.shifts}", Ensemble(members[:1], shifts)))
     lm = ev.load_lm(args.lm) if args.lm else None
-    sources = args.sources or [str(s) for s in default_sources()]
-    rows = []
-    for src in sources:
-        items = ev.load_items(src)
-        for label, model in candidates:
-            r = ev.evaluate_items(model, items, lm=lm, batch_frames=1, keep_utterances=False)
-            row = {
-                "source": src,
-                "candidate": label,
-                "utterances": len(items),
-                "ser": r["ser"]["rate"],
-                "ser_toneless": r["ser_toneless"]["rate"],
-            }
-            if lm is not None:
-                row["ser_lm_toneless"] = r["ser_lm_toneless"]["rate"]
-                row["cer"] = r["cer"]["rate"] if "cer" in r else None
-            rows.append(row)
-            print(
-                f"{Path(src).name:24s} {label:40s} "
-                + "  ".join(
-                    f"{k} {v * 100:5.1f} %"
-                    for k, v in row.items()
-                    if k not in {"source", "candidate", "utterances"} and v is not None
-                ),
-                flush=True,
-            )
+    rows = score_candidates(candidates, args.sources or [str(s) for s in default_sources()], lm)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.node(), "views": list(rates), "rows": rows}, indent=2) + "\n")
