@@ -169,6 +169,10 @@ def test_training_runs_under_the_jax_backend(tiny_corpus, tmp_path):
     assert trained.spec.blocks == 3
     loss_after = tr.mean_ctc_loss(trained.model, examples, 8)
     assert loss_after < 0.8 * loss_before, (loss_before, loss_after)
+    # tf.distribute has no JAX counterpart here: refused up front, by name.
+    cmd[cmd.index(str(tmp_path / "run"))] = str(tmp_path / "run2")
+    out = subprocess.run([*cmd, "--distribute", "mirrored"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "needs KERAS_BACKEND=tensorflow" in out.stderr, out.stderr[-2000:]
 
 
 def test_a_run_can_refine_its_init_models_time_stride(tiny_corpus, tmp_path):

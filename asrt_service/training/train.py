@@ -310,10 +310,6 @@ def _restore_optimizer(optimizer, trainable, path: Path) -> None:
 def _strategy(name: str | None):
     if not name:
         return None
-    if _keras().backend.backend() != "tensorflow":
-        raise ValueError(
-            f"--distribute is tf.distribute and needs KERAS_BACKEND=tensorflow, not {_keras().backend.backend()}"
-        )
     import tensorflow as tf
 
     if name == "mirrored":
@@ -369,6 +365,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     keras = _keras()
     if config.grow_blocks and not config.init_from:
         raise ValueError("grow_blocks deepens a trained model: give init_from too")
+    if config.distribute and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"--distribute is tf.distribute: it needs KERAS_BACKEND=tensorflow, not {keras.backend.backend()}"
+        )
     if not 0.0 <= config.warp < 0.5:
         raise ValueError(f"warp must be in [0, 0.5), got {config.warp}")
     tempo_min, tempo_max = pipeline.check_tempo(config.tempo)
