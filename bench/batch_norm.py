@@ -33,7 +33,7 @@ import argparse
 import json
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -53,9 +53,7 @@ from asrt_service.training import pipeline  # noqa: E402
 REAL_TRAIN = Path.home() / ".cache/asrt-service/lists/real-train/train.wav.lst"
 
 
-def recalibrate(
-    am: AcousticModel, clips: Sequence[np.ndarray], blend: float = 1.0, progress: Callable[[], None] | None = None
-) -> dict[str, float]:
+def recalibrate(am: AcousticModel, clips: Sequence[np.ndarray], blend: float = 1.0) -> dict[str, float]:
     """Set ``am``'s batch-norm statistics to those its inputs have over ``clips`` (in place).
 
     Layer by layer in graph order, each layer's input computed in inference
@@ -65,7 +63,6 @@ def recalibrate(
         am: the model; its weights change.
         clips: float32 (frames, n_features) feature arrays.
         blend: weight of the measured statistics against the stored ones.
-        progress: called after each layer.
 
     Returns:
         Per layer, the mean absolute change of its mean in units of the new standard deviation.
@@ -88,8 +85,6 @@ def recalibrate(
         shifts[bn.name] = float(np.mean(np.abs(old_mean - mean) / np.sqrt(var + bn.epsilon)))
         bn.moving_mean.assign((blend * mean + (1 - blend) * old_mean).astype(np.float32))
         bn.moving_variance.assign((blend * var + (1 - blend) * old_var).astype(np.float32))
-        if progress is not None:
-            progress()
     return shifts
 
 
