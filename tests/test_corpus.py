@@ -87,6 +87,9 @@ def test_tiny_espeak_corpus_lists_parse_and_round_trip(tmp_path, monkeypatch):
     ]
     card_text = card.write_card(root).read_text()
     assert "espeak" in card_text and "Held-out" in card_text
+    # The card's rebuild command names the engine it was built with and the hours it has.
+    hours = sum(r.duration for r in rows.values()) / 3600
+    assert f"--engine espeak --hours {hours:.2f} --seed " in card_text
 
 
 def test_excluded_voices_leave_the_lists_and_the_card(tmp_path):

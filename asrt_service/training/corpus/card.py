@@ -63,6 +63,19 @@ def _screen_lines(root: Path) -> list[str]:
     ]
 
 
+def _reproduce_commands(meta: dict, stats: dict[str, dict]) -> list[str]:
+    """One ``build-corpus`` command per engine, with the hours it has and its latest renditions setting."""
+    new_text = "".join(f" --new-text-than {c}" for c in meta.get("new_text_than", []))
+    out = []
+    for e, s in sorted(stats.items()):
+        renditions = meta["engines"].get(e, {}).get("renditions", [[0, 1]])[-1][1]
+        out.append(
+            f"asrt-service build-corpus {meta['name']} --engine {e} --hours {sum(s['hours'].values()):.2f} "
+            f"--seed {meta['seed']}{new_text}" + (f" --renditions {renditions}" if renditions > 1 else "")
+        )
+    return out
+
+
 def write_card(root: Path) -> Path:
     """Write ``CORPUS.md`` beside the list files and return its path."""
     meta = json.loads((root / "corpus.json").read_text())
@@ -175,8 +188,7 @@ def write_card(root: Path) -> Path:
         "## Reproduce / grow",
         "",
         "```",
-        f"asrt-service build-corpus {meta['name']} --engine espeak --hours H --seed {meta['seed']}"
-        + "".join(f" --new-text-than {c}" for c in meta.get("new_text_than", [])),
+        *_reproduce_commands(meta, stats),
         "```",
         "",
         f"Shards of {meta.get('shard_size', SHARD_SIZE)} utterances are deterministic in (seed, engine, shard index); rerunning resumes,",
