@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
+import pytest
+
 from asrt_service.cli import build_proto
 from asrt_service.proto import asrt_pb2
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 has no tomllib
+    tomllib = pytest.importorskip("tomli")
 
 
 def test_committed_stubs_are_fresh():
     assert build_proto.main(["--check"]) == 0, "run: python -m asrt_service.cli.build_proto"
+
+
+def test_freshness_ignores_the_generators_version_stamps_but_not_the_code(tmp_path):
+    fresh = build_proto.generate(tmp_path / "fresh")
+    for p in fresh:
+        text = p.read_text(encoding="utf-8")
+        bumped = re.sub(r"'\d+\.\d+\.\d+'", "'9.99.9'", text)  # another grpcio-tools release
+        bumped = re.sub(r"Python Version: [0-9.]+", "Python Version: 99.0.0", bumped)
+        bumped = re.sub(r"PUBLIC,\s*\d+,\s*\d+,\s*\d+,", "PUBLIC,\n    99,\n    0,\n    0,", bumped)
+        (tmp_path / p.name).write_text(bumped, encoding="utf-8")
+        assert not build_proto._is_stale(p, tmp_path / p.name), p.name
+    grpc_stub = tmp_path / "asrt_pb2_grpc.py"
+    grpc_stub.write_text(grpc_stub.read_text(encoding="utf-8").replace("/asrt.AsrtGrpcService/All", "/asrt.X/All"))
+    assert build_proto._is_stale(tmp_path / "fresh" / "asrt_pb2_grpc.py", grpc_stub)
+    assert build_proto.stub_versions(tmp_path) == {"grpcio": (9, 99, 9), "protobuf": (99, 0, 0)}
+
+
+def test_dependency_floors_are_at_least_the_stubs_runtime_versions():
+    deps = tomllib.loads((build_proto.ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = {}
+    for dep in deps:
+        m = re.fullmatch(r"([a-z-]+)>=([0-9.]+)", dep)
+        if m:
+            floors[m.group(1)] = tuple(int(x) for x in m.group(2).split("."))
+    for name, needed in build_proto.stub_versions().items():
+        assert floors[name] >= needed, f"pyproject.toml: {name}>= must be at least {'.'.join(map(str, needed))}"
 
 
 def test_wire_contract_matches_asrt():

@@ -1,7 +1,12 @@
 """Regenerate the gRPC stubs in asrt_service/proto/ from protos/asrt.proto.
 
 Run ``python -m asrt_service.cli.build_proto`` after editing the .proto; a test
-fails when the committed stubs differ from what this produces.
+fails when the committed stubs differ from what this produces. The version
+stamps of the generator (grpcio-tools' ``GRPC_GENERATED_VERSION`` and the
+protobuf gencode version) are left out of that comparison: a new grpcio-tools
+release is not a change to the .proto. They are the oldest grpcio and protobuf
+the stubs import under, so pyproject.toml's floors must not be lower
+(:func:`stub_versions`, checked by a test).
 """
 
 from __future__ import annotations
@@ -49,6 +54,36 @@ def generate(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob("asrt_pb2*"))
 
 
+_GRPC_STAMP = re.compile(r"^GRPC_GENERATED_VERSION = '([0-9.]+)'", re.M)
+_PROTOBUF_STAMP = re.compile(r"^# Protobuf Python Version: ([0-9.]+)$", re.M)
+_PROTOBUF_CHECK = re.compile(
+    r"(ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,)\s*\d+,\s*\d+,\s*\d+,"
+)
+
+
+def without_version_stamps(text: str) -> str:
+    """Generated code with the generator's version numbers replaced by a placeholder."""
+    text = _GRPC_STAMP.sub("GRPC_GENERATED_VERSION = '<version>'", text)
+    text = _PROTOBUF_STAMP.sub("# Protobuf Python Version: <version>", text)
+    return _PROTOBUF_CHECK.sub(r"\1 <version>,", text)
+
+
+def stub_versions(out_dir: Path = OUT) -> dict[str, tuple[int, ...]]:
+    """The oldest ``grpcio`` and ``protobuf`` the stubs in ``out_dir`` accept, from their version checks."""
+    grpc_m = _GRPC_STAMP.search((out_dir / "asrt_pb2_grpc.py").read_text(encoding="utf-8"))
+    pb_m = _PROTOBUF_STAMP.search((out_dir / "asrt_pb2.py").read_text(encoding="utf-8"))
+    if not grpc_m or not pb_m:
+        raise ValueError(f"no generator version stamp in the stubs of {out_dir}")
+    return {name: tuple(int(x) for x in m.group(1).split(".")) for name, m in (("grpcio", grpc_m), ("protobuf", pb_m))}
+
+
+def _is_stale(fresh: Path, committed: Path) -> bool:
+    if not committed.exists():
+        return True
+    a, b = (without_version_stamps(p.read_text(encoding="utf-8")) for p in (fresh, committed))
+    return a != b
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed stubs are stale")
@@ -57,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         generate(OUT)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        stale = [p.name for p in generate(Path(tmp)) if p.read_bytes() != (OUT / p.name).read_bytes()]
+        stale = [p.name for p in generate(Path(tmp)) if _is_stale(p, OUT / p.name)]
     if stale:
         sys.stderr.write(f"stale generated stubs: {', '.join(stale)}; run python -m asrt_service.cli.build_proto\n")
         return 1
