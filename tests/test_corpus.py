@@ -418,3 +418,42 @@ def test_new_ttskit_speakers_follow_ttskits_own_name_rule():
     assert len(vectors) == 300 and all(len(x) == 32 and -0.7 <= min(x) and max(x) <= 0.8 for x in vectors)
     assert all(v.speaker == v.voice_id and v.engine == "ttskitnew" for v in voices_a)
     assert builder.DEFAULT_HELDOUT_VOICES["ttskitnew"] == ()
+
+
+def test_worker_protocol_answers_every_line_and_survives_a_failing_request(tmp_path):
+    import sys
+
+    from asrt_service.training.engines import setup_engines
+
+    script = tmp_path / "toy_worker.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(setup_engines.HERE)!r})\n"
+        "from worker_protocol import serve\n"
+        "def phonemes(req):\n"
+        "    return [p.upper() for p in req['pinyin']]\n"
+        "def write_audio(req):\n"
+        "    if not req['pinyin']:\n"
+        "        raise ValueError('nothing to say')\n"
+        "    open(req['out'], 'w').write(' '.join(req['pinyin']))\n"
+        "sys.exit(serve(8000, [['toy-a', 'a', {}]], phonemes, write_audio))\n"
+    )
+    out = tmp_path / "u.txt"
+    lines = [
+        json.dumps({"pinyin": ["ni3"], "phonemes_only": True}),
+        "",
+        json.dumps({"pinyin": [], "speaker": "a", "out": str(out)}),
+        "not json",
+        json.dumps({"pinyin": ["ni3", "hao3"], "speaker": "a", "out": str(out)}),
+    ]
+    done = subprocess.run(
+        [sys.executable, str(script)], input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60
+    )
+    answers = [json.loads(x) for x in done.stdout.splitlines()]
+    assert done.returncode == 0
+    assert answers[0] == {"ready": True, "sample_rate": 8000, "voices": [["toy-a", "a", {}]]}
+    assert answers[1] == {"ok": True, "phonemes": ["NI3"]}
+    assert answers[2] == {"ok": False, "error": "ValueError: nothing to say"}
+    assert answers[3]["ok"] is False and answers[3]["error"].startswith("JSONDecodeError")
+    assert answers[4] == {"ok": True} and out.read_text() == "ni3 hao3"
+    assert len(answers) == 5  # the blank line is skipped, every other line answered

