@@ -373,7 +373,8 @@ def test_renditions_revoice_one_synthesis_with_distinct_presets(monkeypatch):
 
 
 def test_ttskit_blends_are_fixed_and_never_use_held_out_or_bad_speakers():
-    from asrt_service.training.corpus.engines import TTSKIT_BLEND_BASES, blend_voices, parse_blend
+    from asrt_service.training.corpus.engines import TTSKIT_BLEND_BASES, blend_voices
+    from asrt_service.training.engines.worker_protocol import parse_blend
 
     voices_a, voices_b = blend_voices(), blend_voices()
     assert voices_a == voices_b and len(voices_a) == 600  # the same voices on every machine and run
@@ -391,7 +392,8 @@ def test_ttskit_blends_are_fixed_and_never_use_held_out_or_bad_speakers():
 
 
 def test_kokoro_blends_are_fixed_and_keep_its_held_out_voice_whole():
-    from asrt_service.training.corpus.engines import KOKORO_BLEND_BASES, KOKORO_HELDOUT, blend_voices, parse_blend
+    from asrt_service.training.corpus.engines import KOKORO_BLEND_BASES, KOKORO_HELDOUT, blend_voices
+    from asrt_service.training.engines.worker_protocol import parse_blend
 
     voices_a = blend_voices(60, KOKORO_BLEND_BASES, engine="kokoromix")
     assert voices_a == blend_voices(60, KOKORO_BLEND_BASES, engine="kokoromix")

@@ -387,15 +387,6 @@ def blend_voices(
     return out
 
 
-def parse_blend(mix: str) -> list[tuple[str, float]]:
-    """``"Aiyue:0.58+Xiaoyun:0.42"`` -> ``[("Aiyue", 0.58), ("Xiaoyun", 0.42)]`` (the worker reads the same)."""
-    out = []
-    for part in mix.split("+"):
-        name, _, weight = part.partition(":")
-        out.append((name, float(weight)))
-    return out
-
-
 # ---------------------------------------------------------------- new ttskit speakers
 
 # ttskit makes a speaker's 32 numbers from the md5 of its name: each hex digit

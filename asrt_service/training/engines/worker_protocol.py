@@ -12,6 +12,19 @@ from collections.abc import Callable
 from typing import Any
 
 
+def parse_blend(mix: str) -> list[tuple[str, float]]:
+    """``"Aiyue:0.58+Xiaoyun:0.42"`` -> ``[("Aiyue", 0.58), ("Xiaoyun", 0.42)]``: a blend of an engine's voices.
+
+    ``engines.blend_voices`` writes these strings into ``params["mix"]``; the
+    ttskit and kokoro workers read them with this function.
+    """
+    out = []
+    for part in mix.split("+"):
+        name, _, weight = part.partition(":")
+        out.append((name, float(weight)))
+    return out
+
+
 def serve(
     sample_rate: int,
     voices: list[list[Any]],
