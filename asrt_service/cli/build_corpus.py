@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         "--engine",
         choices=list(ENGINES),
         help="TTS engine to add (ttskitmix: blends of ttskit's speakers; ttskitnew: speakers ttskit never "
-        "trained on; both in ttskit's environment; kokoro: Kokoro-82M's voice packs and blends of them)",
+        "trained on; both in ttskit's environment; kokoro: Kokoro-82M's voice packs and blends of them; kokoronew: sums of its packs "
+        "beyond the blends, in Kokoro's environment)",
     )
     parser.add_argument("--hours", type=float, help="target hours of audio from this engine")
     parser.add_argument(

@@ -58,6 +58,8 @@ DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
     "ttskitnew": (),
     # Kokoro: one of its five voice packs, with its presets (blends never use it).
     "kokoro": (f"kokoro-{KOKORO_HELDOUT}",),
+    # New Kokoro speakers: all train (none uses jf_tebukuro, synth-kokoro's held-out voice).
+    "kokoronew": (),
 }
 # Engines with a recorded human voice get the formant/pitch presets of voices.py.
 _TTSKIT_PRESETS = (voices.IDENTITY, *voices.PRESETS[1:4], *voices.PRESETS[6:9])
@@ -67,6 +69,7 @@ DERIVED_VOICES = {
     "ttskitmix": _TTSKIT_PRESETS,
     "ttskitnew": _TTSKIT_PRESETS,
     "kokoro": _TTSKIT_PRESETS,
+    "kokoronew": _TTSKIT_PRESETS,
 }
 
 MANIFEST_FIELDS = ("utt_id", "split", "path", "duration", "voice", "sid", "recipe", "pinyin")

