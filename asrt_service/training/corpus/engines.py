@@ -188,7 +188,6 @@ class EspeakEngine(Engine):
         self._voices = [
             Voice(f"espeak-{v.lower()}-p{p}", self.name, v, (("pitch", p),)) for v in variants for p in pitches
         ]
-        self._tmp = Path(tempfile.mkdtemp(prefix="asrt-espeak-"))
 
     def voices(self) -> list[Voice]:
         return list(self._voices)
@@ -198,31 +197,31 @@ class EspeakEngine(Engine):
     ) -> tuple[np.ndarray, int]:
         pitch = int(np.clip(voice.param("pitch", 50) + rng.randint(-8, 8), 0, 99))
         speed = rng.randint(120, 190)  # words (= syllables here) per minute
-        out = self._tmp / "u.wav"
-        # -a 60: the Mandarin voice clips at the default amplitude.
-        subprocess.run(
-            [
-                self.exe,
-                "-v",
-                f"cmn-latn-pinyin+{voice.speaker}",
-                "-p",
-                str(pitch),
-                "-s",
-                str(speed),
-                "-a",
-                "60",
-                "-w",
-                str(out),
-                " ".join(pinyin),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        audio, sr = sf.read(out, dtype="float32")
+        # A folder per clip, gone when read: a build's pool processes end
+        # without closing their engine, so nothing may outlive the call.
+        with tempfile.TemporaryDirectory(prefix="asrt-espeak-") as tmp:
+            out = Path(tmp) / "u.wav"
+            # -a 60: the Mandarin voice clips at the default amplitude.
+            subprocess.run(
+                [
+                    self.exe,
+                    "-v",
+                    f"cmn-latn-pinyin+{voice.speaker}",
+                    "-p",
+                    str(pitch),
+                    "-s",
+                    str(speed),
+                    "-a",
+                    "60",
+                    "-w",
+                    str(out),
+                    " ".join(pinyin),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            audio, sr = sf.read(out, dtype="float32")
         return audio, sr
-
-    def close(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- workers
@@ -281,7 +280,6 @@ class WorkerEngine(Engine):
             raise EngineUnavailable(f"{name} worker failed to start: {hello}")
         self.sample_rate = int(hello["sample_rate"])
         self._voices = [Voice(v, name, s, tuple(sorted(p.items()))) for v, s, p in hello["voices"]]
-        self._tmp = Path(tempfile.mkdtemp(prefix=f"asrt-{name}-"))
 
     def _read(self) -> dict:
         # The worker's libraries may print to stdout; protocol lines are JSON objects.
@@ -311,17 +309,19 @@ class WorkerEngine(Engine):
     def synthesize(
         self, hanzi: str, pinyin: tuple[str, ...], voice: Voice, rng: random.Random
     ) -> tuple[np.ndarray, int]:
-        out = self._tmp / "u.wav"
         params = dict(voice.params)
         params["speed"] = round(rng.uniform(0.85, 1.2), 3)
         params["energy"] = round(rng.uniform(0.85, 1.15), 3)
-        req = {"hanzi": hanzi, "pinyin": list(pinyin), "speaker": voice.speaker, "params": params, "out": str(out)}
-        self.proc.stdin.write(json.dumps(req, ensure_ascii=False) + "\n")
-        self.proc.stdin.flush()
-        ans = self._read()
-        if not ans.get("ok"):
-            raise ValueError(f"{self.name} could not speak {hanzi!r}: {ans.get('error')}")
-        audio, sr = sf.read(out, dtype="float32")
+        # A folder per clip (see EspeakEngine.synthesize).
+        with tempfile.TemporaryDirectory(prefix=f"asrt-{self.name}-") as tmp:
+            out = Path(tmp) / "u.wav"
+            req = {"hanzi": hanzi, "pinyin": list(pinyin), "speaker": voice.speaker, "params": params, "out": str(out)}
+            self.proc.stdin.write(json.dumps(req, ensure_ascii=False) + "\n")
+            self.proc.stdin.flush()
+            ans = self._read()
+            if not ans.get("ok"):
+                raise ValueError(f"{self.name} could not speak {hanzi!r}: {ans.get('error')}")
+            audio, sr = sf.read(out, dtype="float32")
         return audio, sr
 
     def phonemes(self, pinyin: tuple[str, ...] | list[str]) -> list[str]:
@@ -344,7 +344,6 @@ class WorkerEngine(Engine):
         for f in (self.proc.stdin, self.proc.stdout, self._log):
             if hasattr(f, "close"):
                 f.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- ttskit blends
