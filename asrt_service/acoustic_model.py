@@ -601,6 +601,12 @@ class AcousticModel:
         self.name = name or spec.arch
         self.meta = dict(meta or {})
         self.tempo_views = parse_tempo_views(tempo_views)
+        weight = self.meta.get("lm_acoustic_weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
+            raise ValueError(f"lm_acoustic_weight must be a number in (0, 100], got {weight!r}")
+        # Scale of this model's n-best log-probabilities in the language model
+        # (its posteriors' sharpness is its own; bench/lm_acoustic_weight.py).
+        self.lm_acoustic_weight = float(weight)
         self._infer_fn = None
         self._lock = threading.Lock()
 
@@ -643,6 +649,9 @@ class AcousticModel:
             tempo_views = parse_tempo_views(cfg.get("test_time_tempo", [1.0]))
         except ValueError as exc:
             raise ModelNotFound(f"{cfg_path}: test_time_tempo: {exc}") from None
+        weight = cfg.get("lm_acoustic_weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
+            raise ModelNotFound(f"{cfg_path}: lm_acoustic_weight must be a number in (0, 100], got {weight!r}")
         logger.info(
             "loaded acoustic model %s (%s) from %s, tempo views %s",
             cfg.get("name", spec.arch),

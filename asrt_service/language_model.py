@@ -416,6 +416,7 @@ class PinyinLM:
         pinyins: Sequence[str],
         nbest: Sequence[Sequence[tuple[str, float]]] | None = None,
         extra_words: Iterable[tuple[str, str | None, float]] | None = None,
+        acoustic_weight: float | None = None,
     ) -> LMResult:
         """Best hanzi text for a syllable sequence.
 
@@ -427,6 +428,9 @@ class PinyinLM:
                 its length wins over ``pinyins`` (which may be empty).
             extra_words: custom words for this request only, as in
                 :meth:`add_words`.
+            acoustic_weight: scale of ``nbest``'s log-probabilities for this
+                call (default ``options.acoustic_weight``); the acoustic
+                model's own, as its model.json's ``lm_acoustic_weight`` says.
 
         Returns:
             The text and the syllables that were skipped. Never raises on
@@ -435,7 +439,7 @@ class PinyinLM:
         Raises:
             BadRequestFormat: ``extra_words`` holds an unusable item.
         """
-        stream = self.stream(extra_words=extra_words)
+        stream = self.stream(extra_words=extra_words, acoustic_weight=acoustic_weight)
         n = len(nbest) if nbest is not None else len(pinyins)
         for i in range(n):
             if nbest is not None:
@@ -445,12 +449,16 @@ class PinyinLM:
         text = stream.finish()
         return LMResult(text, stream.unknown)
 
-    def stream(self, extra_words: Iterable[tuple[str, str | None, float]] | None = None) -> LMStream:
-        """An incremental decoder: feed syllables one at a time."""
+    def stream(
+        self,
+        extra_words: Iterable[tuple[str, str | None, float]] | None = None,
+        acoustic_weight: float | None = None,
+    ) -> LMStream:
+        """An incremental decoder: feed syllables one at a time (arguments as for :meth:`decode`)."""
         custom = self._custom
         if extra_words:
             custom = self._custom_table(extra_words, custom)
-        return LMStream(self, custom)
+        return LMStream(self, custom, acoustic_weight)
 
     # --------------------------------------------------------------- internals
 
@@ -601,10 +609,11 @@ class LMStream:
     thread-safe itself; use one stream per client stream.
     """
 
-    def __init__(self, lm: PinyinLM, custom: _CustomTable) -> None:
+    def __init__(self, lm: PinyinLM, custom: _CustomTable, acoustic_weight: float | None = None) -> None:
         self._lm = lm
         self._custom = custom
         self._o = lm.options
+        self._acoustic_weight = self._o.acoustic_weight if acoustic_weight is None else float(acoustic_weight)
         self._K = self._o.beam
         # Per position: alternatives [(base id, interned tone-cost vector id)], best first.
         self._alts: list[list[tuple[int, int]]] = []
@@ -668,7 +677,7 @@ class LMStream:
         best = max(lp for _, _, lp in parsed)
         o = self._o
         # Quantised so that the cached candidate arrays are shared between requests.
-        cand = [(b, t, round((best - lp) * o.acoustic_weight * 4) / 4) for b, t, lp in parsed]
+        cand = [(b, t, round((best - lp) * self._acoustic_weight * 4) / 4) for b, t, lp in parsed]
         self._push(self._alternatives([c for c in cand if c[2] <= o.nbest_max_cost]), raw)
 
     def _alternatives(self, heard: list[tuple[int, int, float]]) -> list[tuple[int, int]]:

@@ -105,20 +105,23 @@ class PieceResult:
 _EMPTY = PieceResult(())
 
 
-def lm_text(lm, piece: PieceResult, nbest: int, extra_words=None) -> str:
+def lm_text(lm, piece: PieceResult, nbest: int, extra_words=None, acoustic_weight: float | None = None) -> str:
     """Hanzi for one piece: the language model picks among the acoustic n-best.
 
     With ``nbest`` > 1 every syllable position offers the language model the
     acoustic model's ``nbest`` best candidates, scored by their log-probability,
     so a likely word can win over a slightly likelier wrong syllable; with 0 or
     1 it reads the greedy pinyin only (tone and neighbouring-syllable
-    variations still apply). Shared by the servers, ``evaluate`` and ``predict``.
+    variations still apply). ``acoustic_weight`` scales the candidates'
+    log-probabilities (the acoustic model's ``lm_acoustic_weight``; ``None``:
+    the language model's default). Shared by the servers, ``evaluate`` and
+    ``predict``.
     """
     if not piece.pinyin:
         return ""
     if nbest > 1 and piece.alternatives:
         alts = [a[:nbest] for a in piece.alternatives]
-        return lm.decode(list(piece.pinyin), nbest=alts, extra_words=extra_words).text
+        return lm.decode(list(piece.pinyin), nbest=alts, extra_words=extra_words, acoustic_weight=acoustic_weight).text
     return lm.decode(list(piece.pinyin), extra_words=extra_words).text
 
 
@@ -164,6 +167,7 @@ class Recognizer:
         self.lm = lm
         self.spec = acoustic.spec
         self.model_name = getattr(acoustic, "name", None) or self.spec.arch
+        self.lm_acoustic_weight = getattr(acoustic, "lm_acoustic_weight", None)
         self.max_batch = max_batch
         self.batch_wait = batch_wait_ms / 1000.0
         self.max_audio_seconds = max_audio_seconds
@@ -258,7 +262,7 @@ class Recognizer:
 
     def text_for(self, piece: PieceResult, extra_words=None) -> str:
         """Hanzi for one piece's acoustic output (n-best when configured)."""
-        return lm_text(self.lm, piece, self.nbest, extra_words)
+        return lm_text(self.lm, piece, self.nbest, extra_words, self.lm_acoustic_weight)
 
     def stream(self) -> StreamSession:
         """A stateful streaming decoder (one per client stream)."""
@@ -434,7 +438,7 @@ class StreamSession:
         # Feed the incremental LM only what is new; if the acoustic model
         # revised earlier syllables with more context, start the LM over.
         if self._lm_stream is None or pinyin[: len(self._lm_fed)] != self._lm_fed:
-            self._lm_stream = self.r.lm.stream()
+            self._lm_stream = self.r.lm.stream(acoustic_weight=self.r.lm_acoustic_weight)
             self._lm_fed = []
         nbest = self.r.nbest
         for i in range(len(self._lm_fed), len(pinyin)):

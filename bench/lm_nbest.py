@@ -50,10 +50,12 @@ def default_sources() -> list[str]:
     return out
 
 
-def score(items, pieces, lm, k: int) -> dict:
+def score(items, pieces, lm, k: int, acoustic_weight: float | None = None) -> dict:
     """The LM decoding with n-best ``k`` of pieces already computed (``evaluate.score_pieces``)."""
     seconds: list[float] = []
-    report = ev.score_pieces(items, pieces, lm=lm, lm_nbest=k, keep_utterances=False, lm_seconds=seconds)
+    report = ev.score_pieces(
+        items, pieces, lm=lm, lm_nbest=k, keep_utterances=False, lm_seconds=seconds, acoustic_weight=acoustic_weight
+    )
     row = {"ser": report["ser_lm"]["rate"], "ser_toneless": report["ser_lm_toneless"]["rate"]}
     if "cer" in report:
         row["cer"] = report["cer"]["rate"]
@@ -82,7 +84,7 @@ def main() -> int:
         acoustic = ev.score_pieces(items, pieces, keep_utterances=False)
         rows = {"acoustic": {"ser": acoustic["ser"]["rate"], "ser_toneless": acoustic["ser_toneless"]["rate"]}}
         for k in SIZES:
-            rows[str(k)] = score(items, pieces, lm, k)
+            rows[str(k)] = score(items, pieces, lm, k, model.lm_acoustic_weight)  # as the servers weigh it
         name = "/".join(Path(source).parts[-2:])
         for k, row in rows.items():
             cer = f"{100 * row['cer']:.1f}%" if "cer" in row else "-"

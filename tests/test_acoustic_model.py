@@ -223,6 +223,23 @@ def test_tempo_views_run_in_one_batch_and_round_trip_through_model_json(tmp_path
         am.AcousticModel.load(tmp_path / "m")
 
 
+def test_lm_acoustic_weight_comes_from_model_json_and_is_checked(tmp_path):
+    vocab = _tiny_vocab()
+    model = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3, name="tiny")
+    assert model.lm_acoustic_weight == 1.0  # a model that names none: the language model's default scale
+    model.save(tmp_path / "m", lm_acoustic_weight=2.0)
+    loaded = am.AcousticModel.load(tmp_path / "m")
+    assert loaded.lm_acoustic_weight == 2.0
+    loaded.save(tmp_path / "again")  # kept on save
+    assert json.loads((tmp_path / "again" / "model.json").read_text())["lm_acoustic_weight"] == 2.0
+    for bad in (0, -1, "2", True, 1000):
+        cfg = json.loads((tmp_path / "m" / "model.json").read_text())
+        cfg["lm_acoustic_weight"] = bad
+        (tmp_path / "m" / "model.json").write_text(json.dumps(cfg))
+        with pytest.raises(ModelNotFound, match="lm_acoustic_weight"):
+            am.AcousticModel.load(tmp_path / "m")
+
+
 def test_average_of_models_is_the_mean_of_their_weights(tmp_path):
     from asrt_service.cli.average import main
 

@@ -210,6 +210,18 @@ def test_nbest_lets_the_lm_pick_an_acoustic_alternative(lm):
     assert lm.decode([], nbest=nbest).text == "我喜欢看书"
 
 
+def test_acoustic_weight_sets_how_far_the_text_may_overrule_the_acoustic_ranking(lm):
+    # The acoustic model heard ma3 far likelier than zhong1; only the text says 中国人.
+    nbest = [[("ma3", -0.05), ("zhong1", -3.0)], [("guo2", -0.01)], [("ren2", -0.01)]]
+    assert lm.decode([], nbest=nbest).text == "中国人"  # default weight 1: cost 2.95 nats
+    assert lm.decode([], nbest=nbest, acoustic_weight=2.0).text == "中国人"
+    assert lm.decode([], nbest=nbest, acoustic_weight=5.0).text == "马国人"  # 14.75 nats: past nbest_max_cost
+    stream = lm.stream(acoustic_weight=5.0)  # the servers' streaming path takes it too
+    for alts in nbest:
+        stream.feed_alternatives(alts)
+    assert stream.finish() == "马国人"
+
+
 def test_nbest_with_garbage_does_not_raise(lm):
     res = lm.decode([], nbest=[[("ni3", 0.0)], [], [("zzz9", -1.0)], [("hao3", float("nan")), ("hao3", -0.5)]])
     assert res.text == "你好"

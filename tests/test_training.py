@@ -426,7 +426,7 @@ class _FixedModel:
 
 
 class _EchoLM:
-    def decode(self, pinyins, nbest=None, extra_words=None):
+    def decode(self, pinyins, nbest=None, extra_words=None, acoustic_weight=None):
         class R:
             text = "".join({"ni3": "你", "hao3": "好", "ma5": "吗"}.get(p, "？") for p in pinyins)
 

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         (alts,) = model.nbest_features([model.features(wav)], k=max(args.topk, args.lm_nbest, 1))
         piece = PieceResult.from_alternatives(alts)
         pinyin = list(piece.pinyin)
-        text = lm_text(lm, piece, args.lm_nbest) if lm is not None else None
+        text = lm_text(lm, piece, args.lm_nbest, acoustic_weight=model.lm_acoustic_weight) if lm is not None else None
         if args.json:
             out = {"file": path, "seconds": round(len(wav) / 16000, 3), "pinyin": pinyin}
             if text is not None:

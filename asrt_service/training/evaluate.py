@@ -129,7 +129,10 @@ def evaluate_items(
         "model_seconds": round(model_seconds, 3),
         "rtf": round(model_seconds / audio_seconds, 5) if audio_seconds else None,
     }
-    report.update(score_pieces(items, pieces, lm=lm, lm_nbest=lm_nbest, keep_utterances=keep_utterances))
+    weight = getattr(model, "lm_acoustic_weight", None)
+    report.update(
+        score_pieces(items, pieces, lm=lm, lm_nbest=lm_nbest, keep_utterances=keep_utterances, acoustic_weight=weight)
+    )
     return report
 
 
@@ -140,13 +143,16 @@ def score_pieces(
     lm_nbest: int = Settings.lm_nbest,
     keep_utterances: bool = True,
     lm_seconds: list[float] | None = None,
+    acoustic_weight: float | None = None,
 ) -> dict[str, Any]:
     """Error rates of acoustic output already computed (one :class:`PieceResult` per item).
 
     Returns the ``ser`` / ``ser_toneless`` (and with ``lm`` the ``ser_lm``,
     ``ser_lm_toneless``, ``cer``) blocks of :func:`evaluate_items`; with
     ``lm_seconds`` given, each utterance's language-model time is appended to it.
-    Where the items name their speakers (THCHS30 / AISHELL-1 ids, our corpora's
+    ``acoustic_weight`` is the acoustic model's ``lm_acoustic_weight`` (the
+    scale of its n-best log-probabilities in the language model), as the
+    servers use it. Where the items name their speakers (THCHS30 / AISHELL-1 ids, our corpora's
     voices), ``by_speaker`` holds the same rates per speaker: how far apart the
     voices of one set are.
     """
@@ -162,7 +168,7 @@ def score_pieces(
         row["errors_toneless"] = toneless.add(ref_toneless, [strip_tone(s) for s in hyp])
         if lm is not None:
             t0 = time.perf_counter()
-            text = lm_text(lm, piece, lm_nbest)
+            text = lm_text(lm, piece, lm_nbest, acoustic_weight=acoustic_weight)
             if lm_seconds is not None:
                 lm_seconds.append(time.perf_counter() - t0)
             reading = list(pipeline.text_to_pinyin(text)) if text else []
@@ -182,6 +188,8 @@ def score_pieces(
     report: dict[str, Any] = {"ser": toneful.to_dict(), "ser_toneless": toneless.to_dict()}
     if lm is not None:
         report["lm_nbest"] = lm_nbest
+        if acoustic_weight is not None:
+            report["lm_acoustic_weight"] = acoustic_weight
         report["ser_lm"] = lm_toneful.to_dict()
         report["ser_lm_toneless"] = lm_toneless.to_dict()
     if chars.utterances:
