@@ -23,7 +23,6 @@ Usage: python bench/lm_acoustic_weight.py [--model DIR ...] [--weights 0.5,1,1.5
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lm_nbest import default_sources  # noqa: E402
+from lm_nbest import default_sources, write_results  # noqa: E402
 
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.config import Settings  # noqa: E402
@@ -92,9 +91,7 @@ def main() -> int:
             "sources": per_source,
             "lowest_dev_mean_at": chosen,
         }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
+    write_results(results, args.output)
     return 0
 
 

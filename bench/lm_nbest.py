@@ -50,6 +50,13 @@ def default_sources() -> list[str]:
     return out
 
 
+def write_results(results: dict, output: str) -> None:
+    """Write a bench's JSON report (creating bench/results/) and say where."""
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {output}")
+
+
 def score(items, pieces, lm, k: int, acoustic_weight: float | None = None) -> dict:
     """The LM decoding with n-best ``k`` of pieces already computed (``evaluate.score_pieces``)."""
     seconds: list[float] = []
@@ -91,9 +98,7 @@ def main() -> int:
             ms = f"{row['ms_per_sentence']:.1f}" if "ms_per_sentence" in row else "-"
             print(f"{name:<34} {k:>7} {100 * row['ser']:>6.1f}% {100 * row['ser_toneless']:>8.1f}% {cer:>7} {ms:>8}")
         results["sources"][source] = {"utterances": len(items), "rows": rows}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
+    write_results(results, args.output)
     return 0
 
 
