@@ -557,6 +557,13 @@ def average_models(models: Sequence[AcousticModel], name: str = "") -> AcousticM
     return AcousticModel(first.spec, first.vocab, model, name=name or first.name, tempo_views=first.tempo_views)
 
 
+def check_lm_acoustic_weight(value: Any) -> float:
+    """model.json's ``lm_acoustic_weight`` as a float; ValueError unless a number in (0, 100]."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
+        raise ValueError(f"lm_acoustic_weight must be a number in (0, 100], got {value!r}")
+    return float(value)
+
+
 class AcousticModel:
     """A built model, its spec and vocabulary, and a compiled inference function.
 
@@ -601,12 +608,9 @@ class AcousticModel:
         self.name = name or spec.arch
         self.meta = dict(meta or {})
         self.tempo_views = parse_tempo_views(tempo_views)
-        weight = self.meta.get("lm_acoustic_weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
-            raise ValueError(f"lm_acoustic_weight must be a number in (0, 100], got {weight!r}")
         # Scale of this model's n-best log-probabilities in the language model
         # (its posteriors' sharpness is its own; bench/lm_acoustic_weight.py).
-        self.lm_acoustic_weight = float(weight)
+        self.lm_acoustic_weight = check_lm_acoustic_weight(self.meta.get("lm_acoustic_weight", 1.0))
         self._infer_fn = None
         self._lock = threading.Lock()
 
@@ -649,15 +653,17 @@ class AcousticModel:
             tempo_views = parse_tempo_views(cfg.get("test_time_tempo", [1.0]))
         except ValueError as exc:
             raise ModelNotFound(f"{cfg_path}: test_time_tempo: {exc}") from None
-        weight = cfg.get("lm_acoustic_weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
-            raise ModelNotFound(f"{cfg_path}: lm_acoustic_weight must be a number in (0, 100], got {weight!r}")
+        try:
+            weight = check_lm_acoustic_weight(cfg.get("lm_acoustic_weight", 1.0))
+        except ValueError as exc:
+            raise ModelNotFound(f"{cfg_path}: {exc}") from None
         logger.info(
-            "loaded acoustic model %s (%s) from %s, tempo views %s",
+            "loaded acoustic model %s (%s) from %s, tempo views %s, LM acoustic weight %g",
             cfg.get("name", spec.arch),
             spec.arch,
             model_dir,
             ",".join(f"{r:g}" for r in tempo_views),
+            weight,
         )
         return cls(spec, vocab, model, name=cfg.get("name", spec.arch), meta=meta, tempo_views=tempo_views)
 
