@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -370,15 +371,29 @@ def blend_voices(
     ``mix`` = ``"Aiyue:0.58+Xiaoyun:0.42"`` (weights sum to 1, each >= 0.15).
     ``engine`` names the voices and seeds the draw.
     """
-    rng = random.Random(engine)
-    out: list[Voice] = []
-    seen: set[str] = set()
-    while len(out) < n:
+
+    def draw(rng: random.Random) -> list[tuple[float, str]]:
         names = rng.sample(bases, rng.choice((2, 2, 3)))
         raw = [rng.uniform(0.3, 1.0) for _ in names]
         weights = [round(w / sum(raw), 2) for w in raw]
         weights[0] = round(1.0 - sum(weights[1:]), 2)
-        parts = sorted(zip(weights, names, strict=True), reverse=True)
+        return sorted(zip(weights, names, strict=True), reverse=True)
+
+    return drawn_mix_voices(n, engine, draw)
+
+
+def drawn_mix_voices(n: int, engine: str, draw: Callable[[random.Random], list[tuple[float, str]]]) -> list[Voice]:
+    """``n`` distinct voices ``<engine>-000`` ... whose ``mix`` param is ``draw``'s ``[(weight, pack), ...]``.
+
+    ``draw`` is called with a generator seeded by ``engine`` (the same voices
+    on every machine) and puts the heaviest pack first: it names the voice's
+    ``speaker``. A draw that repeats an earlier mix is skipped.
+    """
+    rng = random.Random(engine)
+    out: list[Voice] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        parts = draw(rng)
         mix = "+".join(f"{name}:{w:.2f}" for w, name in parts)
         if mix not in seen:
             seen.add(mix)
@@ -451,21 +466,16 @@ def kokoro_new_voices(n: int = KOKORO_NEW_SPEAKERS, bases: tuple[str, ...] = KOK
     ``mix`` = ``"jm_kumo:0.92+jf_nezumi:0.43+jf_alpha:-0.35"``: 2 or 3 packs,
     weights summing to 1, the last one negative (-0.15 to -0.6).
     """
-    rng = random.Random("kokoronew")
-    out: list[Voice] = []
-    seen: set[str] = set()
-    while len(out) < n:
+
+    def draw(rng: random.Random) -> list[tuple[float, str]]:
         names = rng.sample(bases, rng.choice((2, 3)))
         neg = round(-rng.uniform(0.15, 0.6), 2)
         raw = [rng.uniform(0.3, 1.0) for _ in names[:-1]]
         pos = [round(w / sum(raw) * (1.0 - neg), 2) for w in raw]
         pos[0] = round(1.0 - neg - sum(pos[1:]), 2)
-        parts = sorted(zip(pos, names[:-1], strict=True), reverse=True) + [(neg, names[-1])]
-        mix = "+".join(f"{name}:{w:.2f}" for w, name in parts)
-        if mix not in seen:
-            seen.add(mix)
-            out.append(Voice(f"kokoronew-{len(out):03d}", "kokoronew", parts[0][1], (("mix", mix),)))
-    return out
+        return sorted(zip(pos, names[:-1], strict=True), reverse=True) + [(neg, names[-1])]
+
+    return drawn_mix_voices(n, "kokoronew", draw)
 
 
 class KokoroEngine(WorkerEngine):
