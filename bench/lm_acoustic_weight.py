@@ -31,14 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lm_nbest import default_sources, write_results  # noqa: E402
+from lm_nbest import default_sources, lone_clip_pieces, score, write_results  # noqa: E402
 
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.config import Settings  # noqa: E402
 from asrt_service.language_model import PinyinLM  # noqa: E402
-from asrt_service.recognizer import PieceResult  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
-from asrt_service.training import pipeline  # noqa: E402
 
 DEV_SETS = ("synth-v1/heldout.wav.lst", "real-train/heldout.wav.lst")
 
@@ -61,20 +59,11 @@ def main() -> int:
         per_source = {}
         for source in sources:
             items = ev.load_items(source)
-            pieces = []
-            for it in items:  # one clip per call: the servers' path for a lone request
-                (alts,) = model.nbest_features([model.features(pipeline.read_audio(it.path))], k=Settings.lm_nbest)
-                pieces.append(PieceResult.from_alternatives(alts))
+            pieces = lone_clip_pieces(model, items, Settings.lm_nbest)
             name = "/".join(Path(source).parts[-2:])
             rows = {}
             for w in weights:
-                r = ev.score_pieces(
-                    items, pieces, lm=lm, lm_nbest=Settings.lm_nbest, keep_utterances=False, acoustic_weight=w
-                )
-                row = {"ser": r["ser_lm"]["rate"], "ser_toneless": r["ser_lm_toneless"]["rate"]}
-                if "cer" in r:
-                    row["cer"] = r["cer"]["rate"]
-                rows[str(w)] = row
+                row = rows[str(w)] = score(items, pieces, lm, Settings.lm_nbest, w)
                 cer = f"{100 * row['cer']:.1f}%" if "cer" in row else "-"
                 print(f"{Path(mdir).name:<22} {name:<30} {w:>6} {100 * row['ser']:>6.1f}% "
                       f"{100 * row['ser_toneless']:>8.1f}% {cer:>7}")  # fmt: skip

@@ -57,6 +57,15 @@ def write_results(results: dict, output: str) -> None:
     print(f"wrote {output}")
 
 
+def lone_clip_pieces(model, items, k: int) -> list[PieceResult]:
+    """The acoustic ``k``-best of each item, one clip per call: the servers' path for a lone request."""
+    pieces = []
+    for it in items:
+        (alts,) = model.nbest_features([model.features(pipeline.read_audio(it.path))], k=k)
+        pieces.append(PieceResult.from_alternatives(alts))
+    return pieces
+
+
 def score(items, pieces, lm, k: int, acoustic_weight: float | None = None) -> dict:
     """The LM decoding with n-best ``k`` of pieces already computed (``evaluate.score_pieces``)."""
     seconds: list[float] = []
@@ -83,11 +92,7 @@ def main() -> int:
     print(f"{'source':<34} {'n-best':>7} {'SER':>7} {'toneless':>9} {'CER':>7} {'ms/sent':>8}")
     for source in args.sources or default_sources():
         items = ev.load_items(source)
-        feats = [model.features(pipeline.read_audio(it.path)) for it in items]
-        pieces = []
-        for f in feats:  # one clip per call: the servers' path for a lone request
-            (alts,) = model.nbest_features([f], k=max(SIZES))
-            pieces.append(PieceResult.from_alternatives(alts))
+        pieces = lone_clip_pieces(model, items, max(SIZES))
         acoustic = ev.score_pieces(items, pieces, keep_utterances=False)
         rows = {"acoustic": {"ser": acoustic["ser"]["rate"], "ser_toneless": acoustic["ser_toneless"]["rate"]}}
         for k in SIZES:
