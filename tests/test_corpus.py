@@ -202,6 +202,40 @@ def test_new_text_than_leaves_an_earlier_corpus_clauses_out(tmp_path, monkeypatc
         _build(tmp_path / "third", new_text_than=(str(tmp_path / "missing"),))
 
 
+def test_random_syllable_pool_reads_no_real_clause(tmp_path, monkeypatch):
+    every = [text.Sentence(text.sentence_id(c), c, text.to_pinyin(c), "test") for c in CLAUSES]
+    drawn = text.random_syllable_sentences(every, 30, seed=1)
+    assert len(drawn) == 30 and len({s.sid for s in drawn}) == 30
+    assert drawn == text.random_syllable_sentences(every, 30, seed=1)
+    assert drawn != text.random_syllable_sentences(every, 30, seed=2)
+    real = {s.pinyin for s in every}
+    known = {p for s in every for p in s.pinyin}
+    lengths = {len(s.pinyin) for s in every}
+    for s in drawn:
+        assert s.source == "random" and s.pinyin not in real
+        assert set(s.pinyin) <= known and len(s.pinyin) in lengths and len(s.hanzi) == len(s.pinyin)
+    # each syllable is written with a character that reads so in the real clauses
+    readings = {(h, p) for s in every for h, p in zip(s.hanzi, s.pinyin, strict=True)}
+    assert {(h, p) for s in drawn for h, p in zip(s.hanzi, s.pinyin, strict=True)} <= readings
+    with pytest.raises(ValueError, match="real clauses"):
+        text.random_syllable_sentences([], 3)
+
+    monkeypatch.setattr(text, "candidate_sentences", lambda: list(every))
+    root = tmp_path / "syl"
+    _build(root, random_syllables=True)
+    spoken = read_corpus(root / "train.wav.lst", root / "train.syllable.txt")
+    assert spoken and all(u.pinyin not in real and set(u.pinyin) <= known for u in spoken)
+    assert json.loads((root / "corpus.json").read_text())["text"] == builder.RANDOM_SYLLABLES
+    assert "--random-syllables" in card.write_card(root).read_text()
+    _build(root, max_shards=3)  # growing it needs no repeat of the option
+    real_root = _pool(tmp_path)
+    with pytest.raises(ValueError, match="random-syllables"):  # a pool of real clauses, made before
+        _build(real_root, random_syllables=True)
+    _build(real_root)
+    with pytest.raises(ValueError, match="random-syllables"):  # a corpus started on real clauses
+        _build(real_root, random_syllables=True)
+
+
 @pytest.mark.parametrize(
     ("hanzi", "index", "spoken", "not_spoken"),
     [

