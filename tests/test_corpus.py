@@ -219,6 +219,8 @@ def test_random_syllable_pool_reads_no_real_clause(tmp_path, monkeypatch):
     assert {(h, p) for s in drawn for h, p in zip(s.hanzi, s.pinyin, strict=True)} <= readings
     with pytest.raises(ValueError, match="real clauses"):
         text.random_syllable_sentences([], 3)
+    one = text.Sentence("x", "好好好好", ("hao3",) * 4, "test")
+    assert [s.pinyin for s in text.random_syllable_sentences([one], 5)] == [("hao3",) * 4]  # all there is
 
     monkeypatch.setattr(text, "candidate_sentences", lambda: list(every))
     root = tmp_path / "syl"

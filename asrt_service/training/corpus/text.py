@@ -203,7 +203,8 @@ def random_syllable_sentences(candidates: list[Sentence], n: int, seed: int = 0)
         seed: the draw.
 
     Returns:
-        Distinct clauses, source ``random``.
+        Distinct clauses, source ``random`` (fewer than ``n`` only when the
+        syllables and lengths allow fewer).
 
     Raises:
         ValueError: ``candidates`` is empty.
@@ -223,7 +224,9 @@ def random_syllable_sentences(candidates: list[Sentence], n: int, seed: int = 0)
     rng = random.Random(seed)
     out: list[Sentence] = []
     seen: set[tuple[str, ...]] = set()
-    while len(out) < n and len(seen) < 50 * n:
+    for _ in range(50 * n):  # bounded: a tiny syllable set may hold fewer than n distinct clauses
+        if len(out) == n:
+            break
         syl = tuple(rng.choices(syllables, weights, k=rng.choice(lengths)))
         if syl in seen:
             continue
