@@ -530,7 +530,7 @@ def build(
     held = tuple(heldout_voices) if heldout_voices is not None else DEFAULT_HELDOUT_VOICES.get(engine, ())
     random_text = meta.get("text") == RANDOM_SYLLABLES
     pool = load_or_make_pool(root, seed, avoid=tuple(meta.get("new_text_than", ())), random_syllables=random_text)
-    if pool and random_text != (pool[0].source == "random"):
+    if pool and random_text != (pool[0].source == text.RANDOM_SOURCE):
         raise ValueError(
             f"corpus {root}: its clause pool {'does not hold' if random_text else 'holds'} random syllables, "
             f"but corpus.json says {'it does' if random_text else 'it does not'} (--random-syllables)"

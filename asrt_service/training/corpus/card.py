@@ -66,15 +66,15 @@ def _screen_lines(root: Path) -> list[str]:
 
 def _reproduce_commands(meta: dict, stats: dict[str, dict]) -> list[str]:
     """One ``build-corpus`` command per engine, with the hours it has and its latest renditions setting."""
-    new_text = "".join(f" --new-text-than {c}" for c in meta.get("new_text_than", []))
+    text_flags = "".join(f" --new-text-than {c}" for c in meta.get("new_text_than", []))
     if meta.get("text") == RANDOM_SYLLABLES:
-        new_text += " --random-syllables"
+        text_flags += " --random-syllables"
     out = []
     for e, s in sorted(stats.items()):
         renditions = meta["engines"].get(e, {}).get("renditions", [[0, 1]])[-1][1]
         out.append(
             f"asrt-service build-corpus {meta['name']} --engine {e} --hours {sum(s['hours'].values()):.2f} "
-            f"--seed {meta['seed']}{new_text}" + (f" --renditions {renditions}" if renditions > 1 else "")
+            f"--seed {meta['seed']}{text_flags}" + (f" --renditions {renditions}" if renditions > 1 else "")
         )
     return out
 

