@@ -548,6 +548,46 @@ def test_join_clips_writes_long_recordings_with_joined_labels(tiny_corpus, tmp_p
     assert join.main([str(tmp_path / "missing.wav.lst"), str(out)]) == 2
 
 
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
+def test_tempo_copies_re_time_clips_and_keep_their_labels(tiny_corpus, tmp_path):
+    from asrt_service.training import pipeline, tempo_copies
+
+    out = tmp_path / "slow"
+    argv = [str(tiny_corpus / "train.wav.lst"), str(out), "--factors", "0.5,1"]
+    assert tempo_copies.main(argv) == 0
+    clips = pipeline.load_source(tiny_corpus / "train.wav.lst")
+    copies = pipeline.load_source(out / "train.wav.lst")
+    assert [u.utt_id for u in copies] == [f"{c.utt_id}~t0.5" for c in clips] + [f"{c.utt_id}~t1" for c in clips]
+    for c, slow, same in zip(clips, copies[: len(clips)], copies[len(clips) :], strict=True):
+        assert slow.pinyin == same.pinyin == c.pinyin
+        x, y = pipeline.read_audio(c.path), pipeline.read_audio(slow.path)
+        assert abs(len(y) / len(x) - 2.0) < 0.05  # twice as long
+        # pitch kept: the slowed clip's strong frequencies are the tones of its syllables
+        # (a tape played at half speed would sound an octave lower)
+        spectrum = np.abs(np.fft.rfft(y, 16000))  # 1 Hz bins
+        strong = np.flatnonzero(spectrum > 0.3 * spectrum.max())
+        tones = np.array([PITCH[s] for s in c.pinyin])
+        assert np.abs(strong[:, None] - tones[None, :]).min(axis=1).max() <= 10, (strong, tones)
+        np.testing.assert_allclose(pipeline.read_audio(same.path), x, atol=1 / 32768)
+    first = (out / "wav" / f"{clips[0].utt_id}~t0.5.wav").stat().st_mtime_ns
+    assert tempo_copies.main(argv) == 0  # a rerun reuses finished files
+    assert (out / "wav" / f"{clips[0].utt_id}~t0.5.wav").stat().st_mtime_ns == first
+    with pytest.raises(SystemExit):  # argparse: a clear error for a bad factor
+        tempo_copies.main([str(tiny_corpus / "train.wav.lst"), str(out), "--factors", "0.1"])
+    assert tempo_copies.main([str(tmp_path / "missing.wav.lst"), str(out), "--factors", "0.8"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"), [("slow", "numbers"), ("0.8,5", "within"), ("0.8,0.8", "repeat"), ("0.2", "within")]
+)
+def test_tempo_factors_are_validated(text, problem):
+    from asrt_service.training.tempo_copies import parse_factors
+
+    with pytest.raises(ValueError, match=problem):
+        parse_factors(text)
+    assert parse_factors("0.65,0.8") == (0.65, 0.8)
+
+
 def test_paired_bootstrap_on_hand_made_cases():
     same = metrics.paired_bootstrap([1, 2, 0, 3], [1, 2, 0, 3], [5, 5, 5, 5])
     assert same["diff"] == same["low"] == same["high"] == 0.0 and same["a"] == same["b"] == 0.3

@@ -22,6 +22,11 @@ COMMANDS = {
     "average": ("asrt_service.cli.average", "main", "average the weights of models fine-tuned from one start"),
     "predict": ("asrt_service.cli.predict", "main", "acoustic-model pinyin for audio files"),
     "join-clips": ("asrt_service.training.join", "main", "join consecutive clips into long recordings (test sets)"),
+    "tempo-copies": (
+        "asrt_service.training.tempo_copies",
+        "main",
+        "copies of clips at other speaking rates (training)",
+    ),
     "build-corpus": ("asrt_service.cli.build_corpus", "main", "synthesize a training corpus with offline TTS"),
     "build-lm": ("asrt_service.cli.build_lm", "main", "build the pinyin-to-hanzi language model"),
     "build-proto": ("asrt_service.cli.build_proto", "main", "regenerate the gRPC stubs from protos/asrt.proto"),

@@ -1,0 +1,113 @@
+"""Slower or faster copies of a data source's recordings (a training source for speaking rate).
+
+``train --tempo`` changes the speaking rate of every example on the fly, but
+it does so on log-mel frames: slowing a clip down interpolates between frames,
+which smears a syllable's onset where a slow speaker holds the vowel instead.
+This writes copies of each recording re-timed in the waveform, with pitch and
+timbre kept (sox ``tempo -s``, WSOLA: :func:`corpus.augment.tempo_change`),
+as 16 kHz mono WAV files plus ASRT list files, so the result is one more
+source for ``train``. Nothing is written twice: a rerun reuses finished files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import features
+from .corpus.augment import tempo_change
+from .datalists import Utterance, write_corpus
+from .pipeline import TEMPO_LIMITS, load_source, read_audio
+
+logger = logging.getLogger(__name__)
+
+
+def parse_factors(text: str) -> tuple[float, ...]:
+    """``"0.65,0.8"`` -> ``(0.65, 0.8)``, each within ``TEMPO_LIMITS`` and none repeated.
+
+    Raises:
+        ValueError: not numbers, out of range, or repeated.
+    """
+    try:
+        factors = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"factors must be numbers separated by commas, got {text!r}") from None
+    lo, hi = TEMPO_LIMITS
+    bad = [f for f in factors if not lo <= f <= hi]
+    if bad:
+        raise ValueError(f"tempo factors must be within {lo}-{hi}, got {bad}")
+    if len(set(factors)) != len(factors):
+        raise ValueError(f"tempo factors repeat: {text!r}")
+    return factors
+
+
+def tempo_copies(
+    source: str | Path, out_dir: str | Path, factors: Sequence[float], split: str = "train"
+) -> list[Utterance]:
+    """Write one copy of every recording of ``source`` at each tempo factor.
+
+    Args:
+        source: anything ``pipeline.load_source`` reads.
+        out_dir: output folder: ``wav/*.wav`` and ``<split>.wav.lst`` /
+            ``<split>.syllable.txt``.
+        factors: speaking-rate factors (0.7 = 30 % slower); a factor of 1
+            copies the recording unchanged.
+        split: list-file name.
+
+    Returns:
+        The copies, ids ``<id>~t<factor>``, grouped by factor in ``factors`` order.
+    """
+    factors = parse_factors(",".join(str(f) for f in factors))
+    import soundfile as sf
+    from tqdm import tqdm
+
+    utts = load_source(source)
+    out = Path(out_dir)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    copies: list[Utterance] = []
+    jobs = [(f, u) for f in factors for u in utts]
+    for factor, u in tqdm(jobs, desc="tempo copies", unit="clip"):
+        utt_id = f"{u.utt_id}~t{factor:g}"
+        path = out / "wav" / f"{utt_id}.wav"
+        if not path.exists():
+            audio = read_audio(u.path)
+            if factor != 1.0:
+                audio = tempo_change(audio, factor)
+            tmp = path.with_suffix(".tmp.wav")
+            sf.write(str(tmp), np.clip(audio, -1.0, 1.0), features.SAMPLE_RATE, subtype="PCM_16")
+            tmp.replace(path)
+        copies.append(Utterance(utt_id, path, u.pinyin, u.speaker))
+    write_corpus(copies, out / f"{split}.wav.lst", out / f"{split}.syllable.txt")
+    logger.info("%d copies of %d recordings at tempo %s -> %s", len(copies), len(utts), factors, out)
+    return copies
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..cli.logs import setup_logging
+
+    p = argparse.ArgumentParser(
+        prog="asrt-service tempo-copies",
+        description="Copies of a data source's recordings at other speaking rates, pitch kept (WAV + ASRT list files).",
+    )
+    p.add_argument("source", help="a *.wav.lst file, a folder with labels.tsv, or a folder of list files")
+    p.add_argument("out_dir", type=Path, help="output folder")
+    p.add_argument(
+        "--factors",
+        type=parse_factors,
+        required=True,
+        help="speaking-rate factors separated by commas, e.g. 0.65,0.8 (below 1 is slower)",
+    )
+    p.add_argument("--split", default="train", help="list-file name (default %(default)s)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        tempo_copies(args.source, args.out_dir, args.factors, args.split)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        logger.error("%s", exc)
+        return 2
+    return 0
