@@ -577,6 +577,34 @@ def test_tempo_copies_re_time_clips_and_keep_their_labels(tiny_corpus, tmp_path)
     assert tempo_copies.main([str(tmp_path / "missing.wav.lst"), str(out), "--factors", "0.8"]) == 2
 
 
+def test_tempo_copies_through_8khz_lose_the_upper_band(tiny_corpus, tmp_path):
+    from asrt_service.training import pipeline, tempo_copies
+
+    out = tmp_path / "narrow"
+    argv = [str(tiny_corpus / "train.wav.lst"), str(out), "--factors", "1", "--sample-rate", "8000"]
+    assert tempo_copies.main(argv) == 0
+    clips = pipeline.load_source(tiny_corpus / "train.wav.lst")
+    copies = pipeline.load_source(out / "train.wav.lst")
+    assert [u.utt_id for u in copies] == [f"{c.utt_id}~t1~8000hz" for c in clips]
+    seen_high = False
+    for c, narrow in zip(clips, copies, strict=True):
+        assert narrow.pinyin == c.pinyin
+        x, y = pipeline.read_audio(c.path), pipeline.read_audio(narrow.path)
+        assert abs(len(y) - len(x)) <= 2
+        n = min(len(x), len(y))
+        hz = np.fft.rfftfreq(n, 1 / 16000)
+        sx, sy = (np.abs(np.fft.rfft(a[:n] * np.hanning(n))) ** 2 for a in (x, y))
+        if "de4" in c.pinyin:  # a 3 kHz tone: below 4 kHz, kept
+            tone = np.abs(hz - 3000) < 20
+            assert sy[tone].sum() > 0.5 * sx[tone].sum()
+            seen_high = True
+        upper = hz > 4200
+        assert sy[upper].sum() < 0.01 * sx[upper].sum()  # the clip's noise above 4 kHz is gone
+    assert seen_high
+    bad = [str(tiny_corpus / "train.wav.lst"), str(out), "--factors", "1", "--sample-rate", "16000"]
+    assert tempo_copies.main(bad) == 2
+
+
 @pytest.mark.parametrize(
     ("text", "problem"), [("slow", "numbers"), ("0.8,5", "within"), ("0.8,0.8", "repeat"), ("0.2", "within")]
 )

@@ -25,7 +25,7 @@ COMMANDS = {
     "tempo-copies": (
         "asrt_service.training.tempo_copies",
         "main",
-        "copies of clips at other speaking rates (training)",
+        "copies of clips at other speaking rates or through a narrow band (training)",
     ),
     "build-corpus": ("asrt_service.cli.build_corpus", "main", "synthesize a training corpus with offline TTS"),
     "build-lm": ("asrt_service.cli.build_lm", "main", "build the pinyin-to-hanzi language model"),

@@ -1,4 +1,4 @@
-"""Slower or faster copies of a data source's recordings (a training source for speaking rate).
+"""Slower, faster or narrow-band copies of a data source's recordings (training sources).
 
 ``train --tempo`` changes the speaking rate of every example on the fly, but
 it does so on log-mel frames: slowing a clip down interpolates between frames,
@@ -6,7 +6,11 @@ which smears a syllable's onset where a slow speaker holds the vowel instead.
 This writes copies of each recording re-timed in the waveform, with pitch and
 timbre kept (sox ``tempo -s``, WSOLA: :func:`corpus.augment.tempo_change`),
 as 16 kHz mono WAV files plus ASRT list files, so the result is one more
-source for ``train``. Nothing is written twice: a rerun reuses finished files.
+source for ``train``. With ``sample_rate`` every copy is also passed through
+that rate and back to 16 kHz (soxr, as the service resamples an 8 kHz
+upload), so real speakers are heard as a phone line or an 8 kHz file leaves
+them: nothing above half that rate. Nothing is written twice: a rerun
+reuses finished files.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import features
-from .corpus.augment import tempo_change
+from .corpus.augment import resample, tempo_change
 from .datalists import Utterance, write_corpus
 from .pipeline import TEMPO_LIMITS, load_source, read_audio
 
 logger = logging.getLogger(__name__)
+
+#: ``--sample-rate`` limits (Hz): below 4 kHz little speech is left; 16 kHz is the model's own rate.
+SAMPLE_RATE_LIMITS = (4000, 15999)
 
 
 def parse_factors(text: str) -> tuple[float, ...]:
@@ -45,8 +52,24 @@ def parse_factors(text: str) -> tuple[float, ...]:
     return factors
 
 
+def check_sample_rate(rate: int) -> int:
+    """A narrow-band rate within ``SAMPLE_RATE_LIMITS``.
+
+    Raises:
+        ValueError: out of range.
+    """
+    lo, hi = SAMPLE_RATE_LIMITS
+    if not lo <= rate <= hi:
+        raise ValueError(f"sample rate must be {lo}-{hi} Hz (below the model's 16 kHz), got {rate}")
+    return rate
+
+
 def tempo_copies(
-    source: str | Path, out_dir: str | Path, factors: Sequence[float], split: str = "train"
+    source: str | Path,
+    out_dir: str | Path,
+    factors: Sequence[float],
+    split: str = "train",
+    sample_rate: int | None = None,
 ) -> list[Utterance]:
     """Write one copy of every recording of ``source`` at each tempo factor.
 
@@ -57,11 +80,17 @@ def tempo_copies(
         factors: speaking-rate factors (0.7 = 30 % slower); a factor of 1
             copies the recording unchanged.
         split: list-file name.
+        sample_rate: also pass each copy through this rate and back
+            (e.g. 8000); ``None`` keeps the full band.
 
     Returns:
-        The copies, ids ``<id>~t<factor>``, grouped by factor in ``factors`` order.
+        The copies, ids ``<id>~t<factor>`` (``~t<factor>~<rate>hz`` with a
+        sample rate), grouped by factor in ``factors`` order.
     """
     factors = parse_factors(",".join(str(f) for f in factors))
+    if sample_rate is not None:
+        check_sample_rate(sample_rate)
+    band = f"~{sample_rate}hz" if sample_rate else ""
     import soundfile as sf
     from tqdm import tqdm
 
@@ -71,18 +100,27 @@ def tempo_copies(
     copies: list[Utterance] = []
     jobs = [(f, u) for f in factors for u in utts]
     for factor, u in tqdm(jobs, desc="tempo copies", unit="clip"):
-        utt_id = f"{u.utt_id}~t{factor:g}"
+        utt_id = f"{u.utt_id}~t{factor:g}{band}"
         path = out / "wav" / f"{utt_id}.wav"
         if not path.exists():
             audio = read_audio(u.path)
             if factor != 1.0:
                 audio = tempo_change(audio, factor)
+            if sample_rate:
+                audio = resample(resample(audio, features.SAMPLE_RATE, sample_rate), sample_rate, features.SAMPLE_RATE)
             tmp = path.with_suffix(".tmp.wav")
             sf.write(str(tmp), np.clip(audio, -1.0, 1.0), features.SAMPLE_RATE, subtype="PCM_16")
             tmp.replace(path)
         copies.append(Utterance(utt_id, path, u.pinyin, u.speaker))
     write_corpus(copies, out / f"{split}.wav.lst", out / f"{split}.syllable.txt")
-    logger.info("%d copies of %d recordings at tempo %s -> %s", len(copies), len(utts), factors, out)
+    logger.info(
+        "%d copies of %d recordings at tempo %s%s -> %s",
+        len(copies),
+        len(utts),
+        factors,
+        f" through {sample_rate} Hz" if sample_rate else "",
+        out,
+    )
     return copies
 
 
@@ -91,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(
         prog="asrt-service tempo-copies",
-        description="Copies of a data source's recordings at other speaking rates, pitch kept (WAV + ASRT list files).",
+        description="Copies of a data source's recordings at other speaking rates (pitch kept) and, with "
+        "--sample-rate, through a narrower band (WAV + ASRT list files).",
     )
     p.add_argument("source", help="a *.wav.lst file, a folder with labels.tsv, or a folder of list files")
     p.add_argument("out_dir", type=Path, help="output folder")
@@ -101,12 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         required=True,
         help="speaking-rate factors separated by commas, e.g. 0.65,0.8 (below 1 is slower)",
     )
+    p.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        metavar="HZ",
+        help="also pass every copy through this rate and back to 16 kHz, e.g. 8000 (narrow-band speech)",
+    )
     p.add_argument("--split", default="train", help="list-file name (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
-        tempo_copies(args.source, args.out_dir, args.factors, args.split)
+        tempo_copies(args.source, args.out_dir, args.factors, args.split, args.sample_rate)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         logger.error("%s", exc)
         return 2
