@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import features
 from .datalists import Utterance, write_corpus
-from .pipeline import load_source, read_audio
+from .pipeline import load_source, read_audio, write_audio
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +58,10 @@ def join_source(
         utt_id = f"{group[0].utt_id}+{len(group)}"
         path = out / "wav" / f"{utt_id}.wav"
         if not path.exists():
-            import soundfile as sf
-
             parts: list[np.ndarray] = []
             for u in group:
                 parts += [read_audio(u.path), silence]
-            audio = np.concatenate(parts[:-1])
-            tmp = path.with_suffix(".tmp.wav")
-            sf.write(str(tmp), np.clip(audio, -1.0, 1.0), features.SAMPLE_RATE, subtype="PCM_16")
-            tmp.replace(path)
+            write_audio(path, np.concatenate(parts[:-1]))
         joined.append(Utterance(utt_id, path, tuple(s for u in group for s in u.pinyin)))
     write_corpus(joined, out / f"{split}.wav.lst", out / f"{split}.syllable.txt")
     logger.info("%d recordings of %d clips each from %d clips -> %s", len(joined), per, len(utts), out)

@@ -67,6 +67,20 @@ def read_audio(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def write_audio(path: str | Path, samples: np.ndarray) -> None:
+    """Write float32 mono 16 kHz samples as a 16-bit WAV file, clipped to [-1, 1].
+
+    Written beside ``path`` and renamed into place, so an interrupted run
+    never leaves a half-written file that a rerun would take as finished.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.wav")
+    sf.write(str(tmp), np.clip(samples, -1.0, 1.0), features.SAMPLE_RATE, subtype="PCM_16")
+    tmp.replace(path)
+
+
 def load_source(spec: str | Path) -> list[Utterance]:
     """Utterances of one data source.
 

@@ -20,12 +20,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .. import features
 from .corpus.augment import resample, tempo_change
 from .datalists import Utterance, write_corpus
-from .pipeline import TEMPO_LIMITS, load_source, read_audio
+from .pipeline import TEMPO_LIMITS, load_source, read_audio, write_audio
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +89,6 @@ def tempo_copies(
     if sample_rate is not None:
         check_sample_rate(sample_rate)
     band = f"~{sample_rate}hz" if sample_rate else ""
-    import soundfile as sf
     from tqdm import tqdm
 
     utts = load_source(source)
@@ -108,9 +105,7 @@ def tempo_copies(
                 audio = tempo_change(audio, factor)
             if sample_rate:
                 audio = resample(resample(audio, features.SAMPLE_RATE, sample_rate), sample_rate, features.SAMPLE_RATE)
-            tmp = path.with_suffix(".tmp.wav")
-            sf.write(str(tmp), np.clip(audio, -1.0, 1.0), features.SAMPLE_RATE, subtype="PCM_16")
-            tmp.replace(path)
+            write_audio(path, audio)
         copies.append(Utterance(utt_id, path, u.pinyin, u.speaker))
     write_corpus(copies, out / f"{split}.wav.lst", out / f"{split}.syllable.txt")
     logger.info(
