@@ -31,23 +31,33 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE_LIMITS = (4000, 15999)
 
 
-def parse_factors(text: str) -> tuple[float, ...]:
-    """``"0.65,0.8"`` -> ``(0.65, 0.8)``, each within ``TEMPO_LIMITS`` and none repeated.
+def check_factors(factors: Sequence[float]) -> tuple[float, ...]:
+    """Speaking-rate factors, each within ``TEMPO_LIMITS`` and none repeated.
 
     Raises:
-        ValueError: not numbers, out of range, or repeated.
+        ValueError: out of range, or repeated.
     """
-    try:
-        factors = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"factors must be numbers separated by commas, got {text!r}") from None
+    factors = tuple(float(f) for f in factors)
     lo, hi = TEMPO_LIMITS
     bad = [f for f in factors if not lo <= f <= hi]
     if bad:
         raise ValueError(f"tempo factors must be within {lo}-{hi}, got {bad}")
     if len(set(factors)) != len(factors):
-        raise ValueError(f"tempo factors repeat: {text!r}")
+        raise ValueError(f"tempo factors repeat: {list(factors)}")
     return factors
+
+
+def parse_factors(text: str) -> tuple[float, ...]:
+    """``"0.65,0.8"`` -> ``(0.65, 0.8)``, checked by :func:`check_factors`.
+
+    Raises:
+        ValueError: not numbers, out of range, or repeated.
+    """
+    try:
+        factors = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"factors must be numbers separated by commas, got {text!r}") from None
+    return check_factors(factors)
 
 
 def check_sample_rate(rate: int) -> int:
@@ -85,7 +95,7 @@ def tempo_copies(
         The copies, ids ``<id>~t<factor>`` (``~t<factor>~<rate>hz`` with a
         sample rate), grouped by factor in ``factors`` order.
     """
-    factors = parse_factors(",".join(str(f) for f in factors))
+    factors = check_factors(factors)
     if sample_rate is not None:
         check_sample_rate(sample_rate)
     band = f"~{sample_rate}hz" if sample_rate else ""
@@ -94,19 +104,23 @@ def tempo_copies(
     utts = load_source(source)
     out = Path(out_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
-    copies: list[Utterance] = []
-    jobs = [(f, u) for f in factors for u in utts]
-    for factor, u in tqdm(jobs, desc="tempo copies", unit="clip"):
-        utt_id = f"{u.utt_id}~t{factor:g}{band}"
-        path = out / "wav" / f"{utt_id}.wav"
-        if not path.exists():
-            audio = read_audio(u.path)
-            if factor != 1.0:
-                audio = tempo_change(audio, factor)
-            if sample_rate:
-                audio = resample(resample(audio, features.SAMPLE_RATE, sample_rate), sample_rate, features.SAMPLE_RATE)
-            write_audio(path, audio)
-        copies.append(Utterance(utt_id, path, u.pinyin, u.speaker))
+    by_factor: dict[float, list[Utterance]] = {f: [] for f in factors}
+    for u in tqdm(utts, desc="tempo copies", unit="rec"):
+        source_audio = None  # read once per recording, and only if a copy is missing
+        for factor in factors:
+            utt_id = f"{u.utt_id}~t{factor:g}{band}"
+            path = out / "wav" / f"{utt_id}.wav"
+            if not path.exists():
+                if source_audio is None:
+                    source_audio = read_audio(u.path)
+                audio = tempo_change(source_audio, factor) if factor != 1.0 else source_audio
+                if sample_rate:
+                    audio = resample(
+                        resample(audio, features.SAMPLE_RATE, sample_rate), sample_rate, features.SAMPLE_RATE
+                    )
+                write_audio(path, audio)
+            by_factor[factor].append(Utterance(utt_id, path, u.pinyin, u.speaker))
+    copies = [c for f in factors for c in by_factor[f]]
     write_corpus(copies, out / f"{split}.wav.lst", out / f"{split}.syllable.txt")
     logger.info(
         "%d copies of %d recordings at tempo %s%s -> %s",
