@@ -358,10 +358,21 @@ def test_stop_closes_keep_alive_connections_and_the_loop_thread(tiny_recognizer,
     from asrt_service.cli.serve import start_http, stop_http
     from asrt_service.config import Settings
 
-    errors = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    errors, loop_threads = [], []
+    default_hook = threading.excepthook
+
+    def hook(args):
+        # Only the loop threads started here count; any other thread's exception
+        # (another test's, ending during this one) goes to the usual hook.
+        if args.thread in loop_threads:
+            errors.append(args.exc_value)
+        else:
+            default_hook(args)
+
+    monkeypatch.setattr(threading, "excepthook", hook)
     for _ in range(3):
         server, thread, port = start_http(Settings(host="127.0.0.1"), tiny_recognizer, port=0)
+        loop_threads.append(thread)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/readyz")
         assert conn.getresponse().read()  # keep-alive: the connection stays open
