@@ -43,7 +43,9 @@ def conditions(recipe: str) -> set[str]:
     for step in recipe.split("+"):
         if step.startswith("noise"):
             snr = float(re.search(r"(-?[\d.]+)dB$", step).group(1))
-            found.add(f"noise < {NOISE_SPLIT_DB} dB SNR" if snr < NOISE_SPLIT_DB else f"noise >= {NOISE_SPLIT_DB} dB SNR")
+            found.add(
+                f"noise < {NOISE_SPLIT_DB} dB SNR" if snr < NOISE_SPLIT_DB else f"noise >= {NOISE_SPLIT_DB} dB SNR"
+            )
         else:
             found.update(cond for prefix, cond in STEP_CONDITIONS.items() if step.startswith(prefix))
     return found
@@ -80,7 +82,10 @@ def main() -> int:
     args = ap.parse_args()
     corpus = Path(args.corpus) if Path(args.corpus).is_dir() else builder.corpus_dir(args.corpus)
     recipes = {
-        row.utt_id: row.recipe for rows in builder.read_manifests(corpus).values() for row in rows if row.split == "heldout"
+        row.utt_id: row.recipe
+        for rows in builder.read_manifests(corpus).values()
+        for row in rows
+        if row.split == "heldout"
     }
     list_suffix = f"{corpus.name}/heldout.wav.lst"
     results = {"corpus": str(corpus), "models": {}}
