@@ -80,7 +80,7 @@ def main() -> int:
     ap.add_argument("--corpus", default="synth-v1", help="corpus name or folder (default %(default)s)")
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "by_condition.json"))
     args = ap.parse_args()
-    corpus = Path(args.corpus) if Path(args.corpus).is_dir() else builder.corpus_dir(args.corpus)
+    corpus = builder.corpus_root(args.corpus)
     recipes = {
         row.utt_id: row.recipe
         for rows in builder.read_manifests(corpus).values()

@@ -70,7 +70,7 @@ def main() -> int:
     specs = [m.partition("=")[::2] for m in args.model] or [("shipped", str(ROOT / "models" / "zh_dcnn_v1"))]
     if any(not path for _, path in specs):
         raise SystemExit("--model wants LABEL=MODEL_DIR")
-    corpus = Path(args.corpus) if Path(args.corpus).is_dir() else builder.corpus_dir(args.corpus)
+    corpus = builder.corpus_root(args.corpus)
     sets = clause_sets(corpus, args.clauses)
     engine = engines.open_engine(args.voice.split("-", 1)[0])
     try:

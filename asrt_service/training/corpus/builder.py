@@ -129,11 +129,15 @@ def corpus_dir(name: str) -> Path:
     return cache_dir() / "corpus" / name
 
 
+def corpus_root(corpus: str | Path) -> Path:
+    """The folder of a corpus given by folder, or by name (under the cache)."""
+    p = Path(corpus)
+    return p if p.is_dir() else corpus_dir(str(corpus))
+
+
 def pool_of(corpus: str | Path) -> Path:
     """The clause pool file of a corpus given by name (under the cache) or by folder."""
-    p = Path(corpus)
-    root = p if p.is_dir() else corpus_dir(str(corpus))
-    path = root / "sentences.tsv"
+    path = corpus_root(corpus) / "sentences.tsv"
     if not path.exists():
         raise ValueError(f"{corpus}: no clause pool ({path} does not exist)")
     return path
