@@ -11,12 +11,17 @@ report (which keeps every utterance's errors) can be split by it:
 - one row per degradation (a clip with several counts in each of them);
 - ``all``: the whole held-out list, as ``evaluate`` reports it.
 
+``--split train`` splits a report on the corpus's training list the same
+way (``asrt-service evaluate --sample 900 .../train.wav.lst``: a seeded
+random slice, un-augmented), which shows how well a model fits the clips it
+trained on, condition by condition, next to how it reads new ones.
+
 Each cell is the toneful / toneless syllable error rate of the greedy
 acoustic output. Give several reports (``LABEL=REPORT.json``) to compare
 models on the same clips. Nothing is asserted; results go to
 bench/results/by_condition.json.
 
-Usage: python bench/by_condition.py [--corpus synth-v1] LABEL=REPORT.json [LABEL=REPORT.json ...]
+Usage: python bench/by_condition.py [--corpus synth-v1] [--split heldout|train] LABEL=REPORT.json [...]
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def split_report(report: dict, recipes: dict[str, str], list_suffix: str) -> dic
     counts: dict[str, list[int]] = {}
     for utt in sources[0]["per_utterance"]:
         if utt["id"] not in recipes:
-            raise SystemExit(f"{utt['id']}: not a held-out clip of this corpus")
+            raise SystemExit(f"{utt['id']}: not a clip of this corpus's {list_suffix}")
         conds = conditions(recipes[utt["id"]])
         rows = ["all", *(sorted(conds) if conds else ["undegraded"])]
         for row in rows:
@@ -78,17 +83,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("reports", nargs="+", metavar="LABEL=REPORT.json", help="asrt-service evaluate -o reports")
     ap.add_argument("--corpus", default="synth-v1", help="corpus name or folder (default %(default)s)")
-    ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "by_condition.json"))
+    ap.add_argument(
+        "--split",
+        choices=("heldout", "train"),
+        default="heldout",
+        help="which list of the corpus (default %(default)s)",
+    )
+    ap.add_argument("--output", default=None, help="JSON results (default bench/results/by_condition[_train].json)")
     args = ap.parse_args()
     corpus = builder.corpus_root(args.corpus)
     recipes = {
         row.utt_id: row.recipe
         for rows in builder.read_manifests(corpus).values()
         for row in rows
-        if row.split == "heldout"
+        if row.split == args.split
     }
-    list_suffix = f"{corpus.name}/heldout.wav.lst"
-    results = {"corpus": str(corpus), "models": {}}
+    list_suffix = f"{corpus.name}/{args.split}.wav.lst"
+    results = {"corpus": str(corpus), "split": args.split, "models": {}}
     for item in args.reports:
         label, sep, path = item.partition("=")
         if not sep:
@@ -98,7 +109,7 @@ def main() -> int:
     first = next(iter(results["models"].values()))
     order = ["all", "undegraded", *sorted(r for r in first if r not in ("all", "undegraded"))]
     labels = list(results["models"])
-    print(f"{corpus.name}/heldout by condition: toneful / toneless SER, %")
+    print(f"{corpus.name}/{args.split} by condition: toneful / toneless SER, %")
     print(f"{'condition':<22} {'clips':>6} {'syll.':>6}  " + "  ".join(f"{lab:>15}" for lab in labels))
     for row in order:
         if row not in first:
@@ -108,9 +119,12 @@ def main() -> int:
             r = results["models"][lab].get(row)
             cells.append(f"{100 * r['ser']:6.1f} / {100 * r['ser_toneless']:5.1f}" if r else f"{'-':>15}")
         print(f"{row:<22} {first[row]['clips']:>6} {first[row]['syllables']:>6}  " + "  ".join(cells))
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.output}")
+    output = Path(
+        args.output or ROOT / "bench" / "results" / f"by_condition{'' if args.split == 'heldout' else '_train'}.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {output}")
     return 0
 
 

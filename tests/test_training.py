@@ -460,6 +460,18 @@ def test_evaluate_reports_known_error_rates(tmp_path):
     assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
 
 
+def test_evaluate_samples_a_list_reproducibly(tmp_path):
+    items = [ev.EvalItem(f"u{i:03d}", tmp_path / f"u{i:03d}.wav", ("ni3",)) for i in range(200)]
+    first = ev.sample_items(items, 30, seed=4)
+    assert len(first) == 30 and first == ev.sample_items(items, 30, seed=4)
+    assert [i.utt_id for i in first] == sorted(i.utt_id for i in first)  # kept in list order
+    assert first != ev.sample_items(items, 30, seed=5)
+    assert first[-1].utt_id > "u100"  # drawn from the whole list, not its head
+    assert ev.sample_items(items, 500) == items
+    with pytest.raises(ValueError, match="at least one"):
+        ev.sample_items(items, 0)
+
+
 def test_evaluate_breaks_error_rates_down_by_speaker(tmp_path):
     from asrt_service.recognizer import PieceResult
 

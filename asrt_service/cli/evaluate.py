@@ -45,7 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="test-time tempo views, e.g. 1 (the clip alone) or 1,0.9,0.8; default: the model's own",
     )
-    p.add_argument("--limit", type=int, default=None, help="at most this many utterances per source")
+    pick = p.add_mutually_exclusive_group()
+    pick.add_argument("--limit", type=int, default=None, help="at most this many utterances per source: the first ones")
+    pick.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="this many utterances per source, drawn at random with --seed (e.g. a slice of a training list)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample's draw (default %(default)s)")
     p.add_argument("--output", "-o", default=None, help="write the JSON report here (default: stdout)")
     p.add_argument("--brief", action="store_true", help="leave per-utterance rows out of the report")
     p.add_argument(
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lm = ev.load_lm(args.lm)
     report = {"model": model.name, "arch": model.spec.arch, "tempo_views": list(model.tempo_views), "sources": {}}
+    if args.sample:
+        report["sample"] = {"utterances_per_source": args.sample, "seed": args.seed}
     for source in args.sources:
         try:
             items = ev.load_items(source)
@@ -93,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.limit:
             items = items[: args.limit]
+        elif args.sample:
+            try:
+                items = ev.sample_items(items, args.sample, args.seed)
+            except ValueError as exc:
+                logger.error("--sample: %s", exc)
+                return 2
         if not items:
             logger.error("%s: no labelled utterances", source)
             return 2

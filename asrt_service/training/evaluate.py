@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,20 @@ def load_items(source: str | Path) -> list[EvalItem]:
                 if any("\u4e00" <= ch <= "\u9fff" for ch in t):
                     texts[u.utt_id] = t
     return [EvalItem(u.utt_id, Path(u.path), tuple(u.pinyin), texts.get(u.utt_id), u.speaker) for u in utts]
+
+
+def sample_items(items: Sequence[EvalItem], n: int, seed: int = 0) -> list[EvalItem]:
+    """``n`` of ``items`` drawn at random (the same ``n`` and ``seed`` draw the same clips), in list order.
+
+    A training list is sorted by engine and voice, so its first ``n`` clips
+    (``--limit``) are one voice; a seeded sample stands for the whole list.
+    """
+    if n < 1:
+        raise ValueError(f"a sample needs at least one utterance, not {n}")
+    if n >= len(items):
+        return list(items)
+    keep = set(random.Random(seed).sample(range(len(items)), n))
+    return [item for i, item in enumerate(items) if i in keep]
 
 
 def evaluate_items(
