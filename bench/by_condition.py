@@ -19,7 +19,7 @@ trained on, condition by condition, next to how it reads new ones.
 Each cell is the toneful / toneless syllable error rate of the greedy
 acoustic output. Give several reports (``LABEL=REPORT.json``) to compare
 models on the same clips. Nothing is asserted; results go to
-bench/results/by_condition.json.
+bench/results/by_condition.json (by_condition_train.json for ``--split train``).
 
 Usage: python bench/by_condition.py [--corpus synth-v1] [--split heldout|train] LABEL=REPORT.json [...]
 """

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lm = ev.load_lm(args.lm)
     report = {"model": model.name, "arch": model.spec.arch, "tempo_views": list(model.tempo_views), "sources": {}}
-    if args.sample:
+    if args.sample is not None:
         report["sample"] = {"utterances_per_source": args.sample, "seed": args.seed}
     for source in args.sources:
         try:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.limit:
             items = items[: args.limit]
-        elif args.sample:
+        elif args.sample is not None:
             try:
                 items = ev.sample_items(items, args.sample, args.seed)
             except ValueError as exc:
