@@ -81,7 +81,10 @@ def load_model(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.sample is not None and args.sample < 1:
+        parser.error(f"--sample needs at least one utterance, not {args.sample}")
     setup_logging(args.log_level)
     from ..errors import ModelNotFound
     from ..training import evaluate as ev
@@ -104,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.limit:
             items = items[: args.limit]
         elif args.sample is not None:
-            try:
-                items = ev.sample_items(items, args.sample, args.seed)
-            except ValueError as exc:
-                logger.error("--sample: %s", exc)
-                return 2
+            items = ev.sample_items(items, args.sample, args.seed)
         if not items:
             logger.error("%s: no labelled utterances", source)
             return 2
