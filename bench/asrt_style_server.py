@@ -58,7 +58,7 @@ def serve(engine: AsrtStyleEngine, host: str, http_port: int, grpc_port: int) ->
     from flask import Flask, Response, request
     from waitress.server import create_server
 
-    from asrt_service.cli.serve import stop_http
+    from asrt_service.cli.serve import WaitressLoop, stop_http
     from asrt_service.proto import asrt_pb2, asrt_pb2_grpc
 
     app = Flask("asrt_style")
@@ -87,7 +87,7 @@ def serve(engine: AsrtStyleEngine, host: str, http_port: int, grpc_port: int) ->
     gserver.add_insecure_port(f"{host}:{grpc_port}")
     gserver.start()
     http = create_server(app, host=host, port=http_port, threads=16)
-    http_thread = threading.Thread(target=http.run, daemon=True)
+    http_thread = WaitressLoop(http)
     http_thread.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -374,9 +375,38 @@ def test_stop_closes_keep_alive_connections_and_the_loop_thread(tiny_recognizer,
         server, thread, port = start_http(Settings(host="127.0.0.1"), tiny_recognizer, port=0)
         loop_threads.append(thread)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/readyz")
-        assert conn.getresponse().read()  # keep-alive: the connection stays open
-        stop_http(server, thread, timeout=5)
-        assert not thread.is_alive()
-        conn.close()
+        try:
+            conn.request("GET", "/readyz")
+            assert conn.getresponse().read()  # keep-alive: the connection stays open
+            stop_http(server, thread, timeout=5)
+            assert not thread.is_alive()
+        finally:
+            conn.close()
     assert errors == []
+
+
+def test_stop_ends_the_loop_even_if_it_cannot_be_woken(tiny_recognizer, monkeypatch):
+    """A trigger that cannot be written (closed under us) must not make stopping raise
+    or hang: the loop sees the stop flag at its next poll timeout and closes its sockets."""
+    import errno
+    import http.client
+
+    from asrt_service.cli.serve import start_http, stop_http
+    from asrt_service.config import Settings
+
+    server, thread, port = start_http(Settings(host="127.0.0.1"), tiny_recognizer, port=0)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/readyz")
+        assert conn.getresponse().read()
+
+        def broken(*_):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+        monkeypatch.setattr(server.trigger, "pull_trigger", broken)
+        t0 = time.monotonic()
+        stop_http(server, thread, timeout=5)
+        assert not thread.is_alive() and time.monotonic() - t0 < 4
+        assert server._map == {}  # every socket, the kept-alive one included, is closed
+    finally:
+        conn.close()

@@ -61,25 +61,55 @@ def start_http(settings: Settings, recognizer, port: int | None = None):
         channel_timeout=60,
         ident="asrt-service",
     )
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread = WaitressLoop(server)
     thread.start()
     return server, thread, server.effective_port
 
 
-def stop_http(server, thread: threading.Thread, timeout: float = 5.0) -> None:
-    """Stop a server from :func:`start_http`: running requests finish, then every socket closes.
+class WaitressLoop(threading.Thread):
+    """waitress's socket loop (what ``server.run`` does), but one that can be told to stop.
 
-    The sockets are closed from waitress's own loop thread (through its trigger):
-    closing them from another thread races the loop's select() (EBADF in the loop
-    thread), and ``server.close()`` alone leaves keep-alive connections open, so
-    the loop would run on.
+    It checks its stop flag between polls and, once told, closes every socket
+    itself: closing them from another thread races its select() (EBADF in this
+    thread), and ``server.close()`` alone leaves keep-alive connections open.
     """
-    from waitress import wasyncore
 
+    def __init__(self, server):
+        super().__init__(name="waitress", daemon=True)
+        self.server = server
+        self.stopping = threading.Event()
+        self._closing = threading.Lock()
+        self._closed = False
+
+    def run(self) -> None:
+        from waitress import wasyncore
+
+        adj, sockets = self.server.adj, self.server._map
+        try:
+            while sockets and not self.stopping.is_set():
+                wasyncore.loop(timeout=adj.asyncore_loop_timeout, map=sockets, use_poll=adj.asyncore_use_poll, count=1)
+        finally:
+            with self._closing:
+                self._closed = True
+                wasyncore.close_all(sockets, ignore_all=True)
+
+    def wake(self) -> None:
+        """Cut the current poll short (else it ends within ``asyncore_loop_timeout``)."""
+        with self._closing:  # never write to the trigger once closed: its fd number may be reused
+            if self._closed:
+                return
+            try:
+                self.server.trigger.pull_trigger()
+            except OSError as exc:
+                logger.debug("could not wake waitress's loop (%s); it stops at its next poll timeout", exc)
+
+
+def stop_http(server, thread: WaitressLoop, timeout: float = 5.0) -> None:
+    """Stop a server from :func:`start_http`: running requests finish, then every socket closes."""
     server.task_dispatcher.shutdown(timeout=timeout)
-    if thread.is_alive():
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout)
+    thread.stopping.set()
+    thread.wake()
+    thread.join(timeout)
     if thread.is_alive():
         logger.warning("waitress did not stop within %.0f s", timeout)
 
