@@ -413,19 +413,24 @@ def load_weights_h5(model: keras.Model, path: str | Path) -> None:
         layer.set_weights(values)
 
 
-def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelSpec, keras.Model]:
+def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int, scale: float = 0.0) -> tuple[ModelSpec, keras.Model]:
     """A ``dcnn_fast`` model with more residual blocks that computes what ``base`` does.
 
     Every layer of ``base`` keeps its weights (matched by name); the new blocks
     go after the last one, and the scale of each new block's last batch norm
-    starts at zero, so a new block adds nothing and passes its (non-negative,
-    post-ReLU) input through unchanged until training moves that scale. Deeper
-    models can so continue from a trained one instead of starting from scratch.
+    starts at ``scale``. At zero (the default) a new block adds nothing and
+    passes its (non-negative, post-ReLU) input through unchanged until training
+    moves that scale; deeper models can so continue from a trained one instead
+    of starting from scratch. At fine-tuning learning rates a zero scale barely
+    moves (HISTORY.md, v41), so a small non-zero one (0.25 made revision 12)
+    starts the new blocks switched on while the model still computes nearly
+    what ``base`` does.
 
     Args:
         base: a model built by ``build_model(spec)``, with its weights.
         spec: its spec (``dcnn_fast`` family).
         blocks: residual blocks in the new model; more than ``spec.blocks``.
+        scale: the new blocks' last batch-norm scale (gamma) at the start.
 
     Returns:
         The new spec and the new model.
@@ -437,12 +442,14 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int) -> tuple[ModelS
         raise ValueError(f"only dcnn_fast models can grow blocks, not {spec.arch}")
     if blocks <= spec.blocks:
         raise ValueError(f"the model already has {spec.blocks} blocks; growing needs more, not {blocks}")
+    if not 0.0 <= scale <= 1.0:
+        raise ValueError(f"the new blocks' starting scale must be within 0-1, not {scale}")
     grown_spec = dataclasses.replace(spec, blocks=blocks)
     grown = build_model(grown_spec)
     _copy_weights_by_name(base, grown)
     for b in range(spec.blocks, blocks):
         bn = grown.get_layer(f"Block{b}BN1")
-        bn.gamma.assign(np.zeros(bn.gamma.shape, np.float32))
+        bn.gamma.assign(np.full(bn.gamma.shape, scale, np.float32))
     return grown_spec, grown
 
 

@@ -288,6 +288,22 @@ def test_grown_model_computes_what_its_base_did():
         am.grow_blocks(base.model, am.preset("asrt251bn"), 4)  # checked before any layer is touched
 
 
+def test_grown_blocks_can_start_switched_on():
+    """With a starting scale the new blocks change the output (training moves their
+    convolutions at once) while every old layer keeps its weights."""
+    vocab = _tiny_vocab()
+    base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)
+    _, grown = am.grow_blocks(base.model, base.spec, 3, scale=0.25)
+    np.testing.assert_array_equal(np.asarray(grown.get_layer("Block2BN1").gamma), 0.25)
+    for layer in base.model.layers:
+        for a, b in zip(layer.get_weights(), grown.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(2).standard_normal((2, 240, 80, 1)).astype(np.float32)
+    assert not np.allclose(np.asarray(grown(x, training=False)), np.asarray(base.model(x, training=False)))
+    with pytest.raises(ValueError, match="0-1"):
+        am.grow_blocks(base.model, base.spec, 3, scale=2.0)
+
+
 def test_refined_model_steps_twice_as_often_and_starts_as_its_base():
     vocab = _tiny_vocab()
     base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)

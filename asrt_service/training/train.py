@@ -69,6 +69,8 @@ class TrainConfig:
         grow_blocks: with ``init_from``, first deepen that model to this many
             residual blocks, the new ones starting as the identity
             (``acoustic_model.grow_blocks``); 0 keeps its depth.
+        grow_scale: the new blocks' last batch-norm scale at the start: 0
+            starts them as the identity, 0.25 (revision 12) switched on.
         time_stride: input frames per output step instead of the preset's or
             the init model's: 4 gives ``dcnn_fast`` a 40 ms step; an init model
             with 8 is refined to it with its weights
@@ -123,6 +125,7 @@ class TrainConfig:
     preset: str = "dcnn_fast"
     init_from: str | None = None
     grow_blocks: int = 0
+    grow_scale: float = 0.0
     time_stride: int = 0
     feature: str | None = None
     vocab: str | None = None
@@ -365,6 +368,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     keras = _keras()
     if config.grow_blocks and not config.init_from:
         raise ValueError("grow_blocks deepens a trained model: give init_from too")
+    if config.grow_scale and not config.grow_blocks:
+        raise ValueError("grow_scale is the starting scale of grown blocks: give grow_blocks too")
     if config.distribute and keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"--distribute is tf.distribute: it needs KERAS_BACKEND=tensorflow, not {keras.backend.backend()}"
@@ -408,8 +413,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         spec, vocab = base.spec, base.vocab
         initial = base.model
         if ckpt is None and config.grow_blocks:
-            spec, initial = am.grow_blocks(base.model, spec, config.grow_blocks)
-            logger.info("grew %s from %d to %d residual blocks", source, base.spec.blocks, spec.blocks)
+            keras.utils.set_random_seed(config.seed)  # the new blocks' initial weights follow --seed
+            spec, initial = am.grow_blocks(base.model, spec, config.grow_blocks, config.grow_scale)
+            logger.info(
+                "grew %s from %d to %d residual blocks (new blocks' scale %g)",
+                source,
+                base.spec.blocks,
+                spec.blocks,
+                config.grow_scale,
+            )
         if ckpt is None and config.time_stride and config.time_stride != spec.time_stride:
             old_stride = spec.time_stride
             spec, initial = am.refine_stride(initial, spec, config.time_stride)
