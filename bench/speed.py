@@ -16,8 +16,13 @@ Against each it sends real speech clips of 3, 5 and 16 s over REST (``/all``,
 ASRT JSON) and gRPC (``All``) at concurrency 1, 4 and 16, and reports latency
 p50/p95, throughput and the server's peak RSS.
 
+- ``baseline_model`` (with ``--baseline-model DIR``): ``asrt-service serve``
+  on another acoustic model (say the previous revision), to see what a new
+  model costs to serve, side by side in one run.
+
     python bench/speed.py                    # full table (~10 min on 2 cores)
     python bench/speed.py --quick            # fewer requests per cell
+    python bench/speed.py --variants ours --baseline-model /tmp/rev11   # two models only
 
 Prints a table and writes ``bench/results/speed.json``. Nothing is asserted.
 """
@@ -63,7 +68,7 @@ def clips(seconds_list) -> dict[float, bytes]:
 
 
 class Server:
-    def __init__(self, variant: str) -> None:
+    def __init__(self, variant: str, baseline_model: str | None = None) -> None:
         self.http_port, self.grpc_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -77,6 +82,7 @@ class Server:
             "ours": serve,
             "ours_one_view": [*serve, "--tempo-views", "1"],
             "ours_padded_serial": [*serve, "--pad-to-window", "--max-batch", "1"],
+            "baseline_model": [*serve, "--model-dir", str(baseline_model)],
             "asrt_style": [
                 sys.executable,
                 str(REPO / "bench" / "asrt_style_server.py"),
@@ -161,18 +167,37 @@ def senders(server: Server, pcm: bytes):
     return {"rest": rest, "grpc": grpc_call}
 
 
+VARIANTS = ["ours", "ours_one_view", "ours_padded_serial", "asrt_style"]
+# ratio name -> (numerator variant, denominator variant): for p50 the other's latency over
+# ours (how many times faster ours is); for throughput ours over the other's.
+RATIOS = {
+    "vs_asrt_style": "asrt_style",
+    "vs_padded_serial": "ours_padded_serial",
+    "vs_one_view": "ours_one_view",
+    "vs_baseline_model": "baseline_model",
+}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
     parser.add_argument("--seconds", type=float, nargs="+", default=[3.0, 5.0, 16.0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=VARIANTS, help="servers to run (default all)"
+    )
+    parser.add_argument("--baseline-model", help="also serve this acoustic model directory (variant baseline_model)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "speed.json"))
     args = parser.parse_args(argv)
+    variants = list(dict.fromkeys(args.variants))
+    if args.baseline_model:
+        if not (Path(args.baseline_model) / "model.json").is_file():
+            parser.error(f"--baseline-model {args.baseline_model}: no model.json there")
+        variants.append("baseline_model")
     pcms = clips(args.seconds)
-    variants = ["ours", "ours_one_view", "ours_padded_serial", "asrt_style"]
     rows = []
     for variant in variants:
-        server = Server(variant)
+        server = Server(variant, args.baseline_model)
         try:
             for seconds, pcm in pcms.items():
                 for proto, send in senders(server, pcm).items():
@@ -192,12 +217,16 @@ def main(argv=None) -> int:
         finally:
             server.stop()
 
-    print("\np50 latency (ms) and throughput (req/s); x = ours vs asrt_style")
+    short = {"ours": "ours", "ours_one_view": "1 view", "ours_padded_serial": "padded", "asrt_style": "asrt"}
+    short["baseline_model"] = "baseline"
+    ratios = {name: other for name, other in RATIOS.items() if "ours" in variants and other in variants}
     print(
-        f"{'clip':>5} {'proto':5} {'conc':>4} | {'p50 ours':>8} {'1 view':>8} {'padded':>8} {'asrt':>8} {'x':>5} | "
-        f"{'rps ours':>8} {'1 view':>8} {'padded':>8} {'asrt':>8} {'x':>5}"
+        "\np50 latency (ms) | throughput (req/s)"
+        + ("; ratios of ours to the others in the JSON summary" if ratios else "")
     )
-    print("-" * 112)
+    head = " ".join(f"{short[v]:>8}" for v in variants)
+    print(f"{'clip':>5} {'proto':5} {'conc':>4} | {head} | {head}")
+    print("-" * (20 + 18 * len(variants)))
     summary = []
 
     def cell(variant, proto, seconds, conc):
@@ -213,31 +242,22 @@ def main(argv=None) -> int:
     for seconds in args.seconds:
         for proto in ("rest", "grpc"):
             for conc in args.concurrency:
-                a, one, p, b = (cell(v, proto, seconds, conc) for v in variants)
-                lat_x, thr_x = b["p50_ms"] / a["p50_ms"], a["throughput_rps"] / b["throughput_rps"]
-                summary.append(
-                    {
-                        "clip_s": seconds,
-                        "protocol": proto,
-                        "concurrency": conc,
-                        "p50_speedup_vs_asrt_style": lat_x,
-                        "throughput_gain_vs_asrt_style": thr_x,
-                        "p50_speedup_vs_padded_serial": p["p50_ms"] / a["p50_ms"],
-                        "throughput_gain_vs_padded_serial": a["throughput_rps"] / p["throughput_rps"],
-                        "p50_cost_of_tempo_views": a["p50_ms"] / one["p50_ms"],
-                        "throughput_cost_of_tempo_views": one["throughput_rps"] / a["throughput_rps"],
-                    }
-                )
-                print(
-                    f"{seconds:5.0f} {proto:5} {conc:4} | {a['p50_ms']:8.1f} {one['p50_ms']:8.1f} {p['p50_ms']:8.1f} "
-                    f"{b['p50_ms']:8.1f} {lat_x:5.1f} | {a['throughput_rps']:8.2f} {one['throughput_rps']:8.2f} "
-                    f"{p['throughput_rps']:8.2f} {b['throughput_rps']:8.2f} {thr_x:5.1f}"
-                )
+                cells = {v: cell(v, proto, seconds, conc) for v in variants}
+                entry = {"clip_s": seconds, "protocol": proto, "concurrency": conc}
+                for name, other in ratios.items():
+                    a, b = cells["ours"], cells[other]
+                    entry[f"p50_speedup_{name}"] = b["p50_ms"] / a["p50_ms"]
+                    entry[f"throughput_gain_{name}"] = a["throughput_rps"] / b["throughput_rps"]
+                summary.append(entry)
+                lat = " ".join(f"{c['p50_ms']:8.1f}" for c in cells.values())
+                thr = " ".join(f"{c['throughput_rps']:8.2f}" for c in cells.values())
+                print(f"{seconds:5.0f} {proto:5} {conc:4} | {lat} | {thr}")
     rss = {v: next(r["server_peak_rss_mb"] for r in rows if r["variant"] == v) for v in variants}
     print("\nserver peak RSS (MB): " + ", ".join(f"{v} {m:.0f}" for v, m in rss.items()))
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "baseline_model": args.baseline_model,
         "rows": rows,
         "summary": summary,
         "peak_rss_mb": rss,
