@@ -1,6 +1,6 @@
 """Serving speed: our dynamic batching vs ASRT-style serving, same weights, same run.
 
-Three servers, one after the other, each a subprocess on the same model files:
+Servers one after the other, each a subprocess on the shipped model files (baseline_model on others):
 
 - ``ours``: ``asrt-service serve`` as shipped (clips run on their real length,
   concurrent requests batched);
@@ -168,8 +168,8 @@ def senders(server: Server, pcm: bytes):
 
 
 VARIANTS = ["ours", "ours_one_view", "ours_padded_serial", "asrt_style"]
-# ratio name -> (numerator variant, denominator variant): for p50 the other's latency over
-# ours (how many times faster ours is); for throughput ours over the other's.
+# ratio name -> the variant "ours" is compared with: p50_speedup_<name> is that variant's p50
+# latency over ours (above 1: ours is faster), throughput_gain_<name> ours over its throughput.
 RATIOS = {
     "vs_asrt_style": "asrt_style",
     "vs_padded_serial": "ours_padded_serial",
