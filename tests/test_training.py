@@ -138,6 +138,11 @@ def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
     assert resumed["epochs"] == 2 and am.AcousticModel.load(run / "best").spec.blocks == 3
     with pytest.raises(ValueError, match="init_from"):
         tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
+    # A starting scale needs blocks to grow and lies within 0-1; both refused before any folder is made.
+    for bad, message in ({"grow_blocks": 0, "grow_scale": 0.25}, "grow_blocks"), ({"grow_scale": 2.0}, "0-1"):
+        with pytest.raises(ValueError, match=message):
+            tr.train(dataclasses.replace(config, run_dir=str(tmp_path / "r3"), **bad), progress=False)
+    assert not (tmp_path / "r3").exists()
 
 
 def test_training_runs_under_the_jax_backend(tiny_corpus, tmp_path):
