@@ -413,6 +413,13 @@ def load_weights_h5(model: keras.Model, path: str | Path) -> None:
         layer.set_weights(values)
 
 
+def check_grow_scale(scale: float) -> float:
+    """``scale`` if it can start grown blocks (``grow_blocks``): within 0-1, else ValueError."""
+    if not 0.0 <= scale <= 1.0:
+        raise ValueError(f"the grown blocks' starting scale (grow_scale) must be within 0-1, not {scale}")
+    return scale
+
+
 def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int, scale: float = 0.0) -> tuple[ModelSpec, keras.Model]:
     """A ``dcnn_fast`` model with more residual blocks that computes what ``base`` does.
 
@@ -442,8 +449,7 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int, scale: float = 
         raise ValueError(f"only dcnn_fast models can grow blocks, not {spec.arch}")
     if blocks <= spec.blocks:
         raise ValueError(f"the model already has {spec.blocks} blocks; growing needs more, not {blocks}")
-    if not 0.0 <= scale <= 1.0:
-        raise ValueError(f"the new blocks' starting scale must be within 0-1, not {scale}")
+    check_grow_scale(scale)
     grown_spec = dataclasses.replace(spec, blocks=blocks)
     grown = build_model(grown_spec)
     _copy_weights_by_name(base, grown)

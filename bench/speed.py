@@ -217,8 +217,13 @@ def main(argv=None) -> int:
         finally:
             server.stop()
 
-    short = {"ours": "ours", "ours_one_view": "1 view", "ours_padded_serial": "padded", "asrt_style": "asrt"}
-    short["baseline_model"] = "baseline"
+    short = {
+        "ours": "ours",
+        "ours_one_view": "1 view",
+        "ours_padded_serial": "padded",
+        "asrt_style": "asrt",
+        "baseline_model": "baseline",
+    }
     ratios = {name: other for name, other in RATIOS.items() if "ours" in variants and other in variants}
     print(
         "\np50 latency (ms) | throughput (req/s)"

@@ -370,8 +370,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         raise ValueError("grow_blocks deepens a trained model: give init_from too")
     if config.grow_scale and not config.grow_blocks:
         raise ValueError("grow_scale is the starting scale of grown blocks: give grow_blocks too")
-    if not 0.0 <= config.grow_scale <= 1.0:
-        raise ValueError(f"grow_scale must be within 0-1, not {config.grow_scale}")
+    am.check_grow_scale(config.grow_scale)  # before the init model loads or the run folder is made
     if config.distribute and keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"--distribute is tf.distribute: it needs KERAS_BACKEND=tensorflow, not {keras.backend.backend()}"
