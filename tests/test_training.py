@@ -78,6 +78,53 @@ def _config(corpus, run_dir, epochs):
     )
 
 
+def _ctc_reference(logits: np.ndarray, labels: list[int], steps: int) -> float:
+    """-log P(labels | logits[:steps]) by the CTC forward recursion (blank = last class)."""
+    lp = logits[:steps] - np.log(np.sum(np.exp(logits[:steps]), axis=1, keepdims=True))
+    blank = logits.shape[1] - 1
+    ext = [blank]
+    for lab in labels:
+        ext += [lab, blank]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[0] = lp[0, blank]
+    if len(ext) > 1:
+        alpha[1] = lp[0, ext[1]]
+    for t in range(1, steps):
+        prev = alpha.copy()
+        for s in range(len(ext)):
+            terms = [prev[s]] + ([prev[s - 1]] if s else [])
+            if s > 1 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(prev[s - 2])
+            alpha[s] = np.logaddexp.reduce(terms) + lp[t, ext[s]]
+    return -float(np.logaddexp.reduce(alpha[-2:]))
+
+
+def test_ctc_loss_is_the_ctc_likelihood_with_empty_and_repeated_labels():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((4, 9, 5)).astype(np.float32) * 2
+    cases = [([0, 1, 2], 9), ([], 7), ([3, 3], 6), ([1], 1)]  # (labels, steps); 3 3 needs a blank between
+    labels = np.zeros((4, 3), np.int32)
+    for i, (lab, _) in enumerate(cases):
+        labels[i, : len(lab)] = lab
+    lengths = np.array([len(lab) for lab, _ in cases], np.int32)
+    steps = np.array([t for _, t in cases], np.int32)
+    variable = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        loss = am.ctc_loss(labels, lengths, variable, steps)
+    ours = tape.gradient(loss, variable).numpy()
+    want = [_ctc_reference(logits[i], lab, t) for i, (lab, t) in enumerate(cases)]
+    np.testing.assert_allclose(loss.numpy(), want, rtol=1e-4)
+    # Same gradient as keras.ops.ctc_loss (dense labels), which is right at these lengths.
+    with tf.GradientTape() as tape:
+        dense = am.ops.ctc_loss(labels, variable, lengths, steps, mask_index=4)
+    np.testing.assert_allclose(ours, tape.gradient(dense, variable).numpy(), atol=1e-4)
+    assert not ours[1, 7:].any() and not ours[3, 1:].any()  # steps past a clip's end get no gradient
+    # Labels that cannot fit the steps are skipped (0), not an error that stops a run.
+    assert am.ctc_loss(labels[:1], lengths[:1], logits[:1], np.array([2], np.int32)).numpy()[0] == 0.0
+
+
 def test_a_few_steps_lower_the_ctc_loss_and_resume_continues(tiny_corpus, tmp_path):
     vocab = Vocabulary.load(tiny_corpus / "vocab.txt")
     spec = am.preset("dcnn_tiny", vocab.num_classes)
