@@ -106,7 +106,7 @@ def main() -> int:
         )
     out = {
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "platform": platform.platform()},
-        "note": "shared 2-core machine; other jobs were running, so absolute times are upper bounds",
+        "note": "absolute times depend on the machine and on what else runs; compare the archs within one run",
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         "results": rows,
     }
