@@ -260,10 +260,20 @@ def ctc_loss(labels, label_lengths, logits, logit_lengths):
     with dense labels ``tf.nn.ctc_loss`` (and so ``keras.ops.ctc_loss``) runs
     a graph of small ops on the CPU that took 58 % of a training step, the
     kernel about 1/13 of that for the same loss and gradient
-    (docs/TRAINING.md, "Training speed"). Other backends use ``keras.ops``.
+    (docs/TRAINING.md, "Training speed"). Other backends use
+    ``ctc_loss_keras_ops``.
     """
     if keras.backend.backend() == "tensorflow":
         return _ctc_loss_tf_sparse(labels, label_lengths, logits, logit_lengths)
+    return ctc_loss_keras_ops(labels, label_lengths, logits, logit_lengths)
+
+
+def ctc_loss_keras_ops(labels, label_lengths, logits, logit_lengths):
+    """``ctc_loss`` through ``keras.ops.ctc_loss`` (dense labels), on any backend.
+
+    What the trainer uses off TensorFlow; on TensorFlow it is the slower
+    path that ``bench/train_step.py`` compares with the kernel.
+    """
     num_classes = ops.shape(logits)[-1]
     return ops.ctc_loss(
         ops.cast(labels, "int32"),
