@@ -503,6 +503,84 @@ def grow_blocks(base: keras.Model, spec: ModelSpec, blocks: int, scale: float = 
     return grown_spec, grown
 
 
+def _replicas(old: int, new: int, rng: np.random.Generator) -> np.ndarray:
+    """Which old channel each of ``new`` channels copies: all ``old`` once, then random extra copies."""
+    extra = rng.choice(old, new - old, replace=new - old > old)
+    return np.concatenate([np.arange(old), extra])
+
+
+def _split_rows(kernel: np.ndarray, source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``kernel``'s input rows (axis -2) for replicated inputs, with each row's weights split among its copies.
+
+    Copy ``i`` of input channel ``c`` gets ``kernel[..., c, :]`` times a random
+    share; the shares of the copies of one channel sum to one for every output,
+    so the layer computes what it did on the replicated input. Unequal shares
+    give the copies different gradients, so training can tell them apart.
+    """
+    share = rng.uniform(0.5, 1.5, (len(source), kernel.shape[-1])).astype(np.float64)
+    total = np.zeros((int(source.max()) + 1, kernel.shape[-1]))
+    np.add.at(total, source, share)
+    return (kernel[..., source, :] * (share / total[source])).astype(kernel.dtype)
+
+
+def widen_channels(base: keras.Model, spec: ModelSpec, channels: int, seed: int = 0) -> tuple[ModelSpec, keras.Model]:
+    """A wider ``dcnn_fast`` model (more channels in its 1-D part) that computes what ``base`` does.
+
+    Function-preserving widening (Net2WiderNet, Chen et al. 2016): every new
+    channel of the residual stream, and of each block's inner layer, copies an
+    old one (its producer's output column, depthwise filter and batch norm),
+    and the layers that read a copied channel split its weights among the
+    copies (``_split_rows``). The stem is unchanged. The wider model so starts
+    as the trained one and can be fine-tuned instead of trained from scratch.
+
+    Args:
+        base: a model built by ``build_model(spec)``, with its weights.
+        spec: its spec (``dcnn_fast`` family).
+        channels: the new width; more than ``spec.channels``.
+        seed: which channels are copied and how their weights are shared.
+
+    Returns:
+        The new spec and the new model.
+
+    Raises:
+        ValueError: not a ``dcnn_fast`` spec, or ``channels`` is not wider.
+    """
+    if spec.arch != "dcnn_fast":
+        raise ValueError(f"only dcnn_fast models can be widened, not {spec.arch}")
+    if channels <= spec.channels:
+        raise ValueError(f"the model already has {spec.channels} channels; widening needs more, not {channels}")
+    rng = np.random.default_rng(seed)
+    wide_spec = dataclasses.replace(spec, channels=channels)
+    wide = build_model(wide_spec)
+    old = _weighted_layers(base)
+    for name in ("Stem0", "StemBN0", "Stem1", "StemBN1"):
+        wide.get_layer(name).set_weights(old[name].get_weights())
+
+    def produce(name: str, stream_in: np.ndarray | None, out: np.ndarray) -> None:
+        """A separable convolution reading ``stream_in`` copies (None: unchanged input), writing ``out`` copies."""
+        depthwise, pointwise = old[name].get_weights()
+        if stream_in is not None:
+            depthwise = depthwise[:, stream_in]
+            pointwise = _split_rows(pointwise, stream_in, rng)
+        wide.get_layer(name).set_weights([depthwise, pointwise[..., out]])
+
+    def copy_bn(name: str, out: np.ndarray) -> None:
+        wide.get_layer(name).set_weights([w[out] for w in old[name].get_weights()])
+
+    stream = _replicas(spec.channels, channels, rng)
+    produce("Down", None, stream)
+    copy_bn("DownBN", stream)
+    for b in range(spec.blocks):
+        inner = _replicas(spec.channels, channels, rng)
+        produce(f"Block{b}Conv0", stream, inner)
+        copy_bn(f"Block{b}BN0", inner)
+        produce(f"Block{b}Conv1", inner, stream)
+        copy_bn(f"Block{b}BN1", stream)
+    kernel, bias = old["Logits"].get_weights()
+    wide.get_layer("Logits").set_weights([_split_rows(kernel, stream, rng), bias])
+    return wide_spec, wide
+
+
 def refine_stride(base: keras.Model, spec: ModelSpec, time_stride: int) -> tuple[ModelSpec, keras.Model]:
     """A ``dcnn_fast`` model with a finer output step that starts from ``base``'s weights.
 

@@ -304,6 +304,31 @@ def test_grown_blocks_can_start_switched_on():
         am.grow_blocks(base.model, base.spec, 3, scale=2.0)
 
 
+def test_widened_model_computes_what_its_base_did():
+    """Every channel of the wider model copies one of the base's, with the weights
+    reading it shared among the copies: the same output, and copies that differ
+    in their outgoing weights (so training can tell them apart)."""
+    vocab = _tiny_vocab()
+    base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)
+    spec, wide = am.widen_channels(base.model, base.spec, 80, seed=1)  # 32 -> 80: some channels get two copies
+    assert spec.channels == 80 and wide.get_layer("Block0Conv1").pointwise_kernel.shape == (1, 80, 80)
+    x = np.random.default_rng(2).standard_normal((2, 240, 80, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        np.asarray(wide(x, training=False)), np.asarray(base.model(x, training=False)), rtol=1e-5, atol=1e-6
+    )
+    # The first 32 stream channels are the base's own; each one's weights into the logits
+    # are split among its copies, with shares that differ.
+    old_kernel = base.model.get_layer("Logits").get_weights()[0]
+    new_kernel = wide.get_layer("Logits").get_weights()[0]
+    assert not np.allclose(new_kernel[:32], old_kernel)
+    again = am.widen_channels(base.model, base.spec, 80, seed=1)[1]
+    np.testing.assert_array_equal(again.get_layer("Logits").get_weights()[0], new_kernel)  # seeded
+    with pytest.raises(ValueError, match="more"):
+        am.widen_channels(base.model, base.spec, 32)
+    with pytest.raises(ValueError, match="dcnn_fast"):
+        am.widen_channels(base.model, am.preset("asrt251bn"), 512)
+
+
 def test_refined_model_steps_twice_as_often_and_starts_as_its_base():
     vocab = _tiny_vocab()
     base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)

@@ -192,6 +192,14 @@ def test_a_run_can_deepen_its_init_model(tiny_corpus, tmp_path):
     assert not (tmp_path / "r3").exists()
 
 
+def test_a_run_can_widen_its_init_model(tiny_corpus, tmp_path):
+    config = _fine_tune_config(tiny_corpus, tmp_path, widen_channels=48)
+    tr.train(config, progress=False)
+    assert am.AcousticModel.load(tmp_path / "run" / "ckpt").spec.channels == 48
+    with pytest.raises(ValueError, match="init_from"):
+        tr.train(dataclasses.replace(config, init_from=None, run_dir=str(tmp_path / "r2")), progress=False)
+
+
 def test_training_runs_under_the_jax_backend(tiny_corpus, tmp_path):
     """The trainer under ``KERAS_BACKEND=jax`` (what a GPU machine without TensorFlow runs).
 

@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         "at fine-tuning rates 0 barely moves, revision 12 used 0.25)",
     )
     p.add_argument(
+        "--widen-channels",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --init-from: widen that model's 1-D part to N channels, starting as the same function "
+        "(copied channels, their weights shared; seeded by --seed)",
+    )
+    p.add_argument(
         "--time-stride",
         type=int,
         choices=(4, 8),
@@ -189,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         init_from=args.init_from,
         grow_blocks=args.grow_blocks,
         grow_scale=args.grow_scale,
+        widen_channels=args.widen_channels,
         time_stride=args.time_stride,
         feature=args.feature,
         vocab=args.vocab,

@@ -71,6 +71,10 @@ class TrainConfig:
             (``acoustic_model.grow_blocks``); 0 keeps its depth.
         grow_scale: the new blocks' last batch-norm scale at the start: 0
             starts them as the identity, 0.25 (revision 12) switched on.
+        widen_channels: with ``init_from``, first widen that model's 1-D part
+            to this many channels, starting as the same function
+            (``acoustic_model.widen_channels``, seeded by ``seed``); 0 keeps
+            its width.
         time_stride: input frames per output step instead of the preset's or
             the init model's: 4 gives ``dcnn_fast`` a 40 ms step; an init model
             with 8 is refined to it with its weights
@@ -126,6 +130,7 @@ class TrainConfig:
     init_from: str | None = None
     grow_blocks: int = 0
     grow_scale: float = 0.0
+    widen_channels: int = 0
     time_stride: int = 0
     feature: str | None = None
     vocab: str | None = None
@@ -371,6 +376,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         raise ValueError("grow_blocks deepens a trained model: give init_from too")
     if config.grow_scale and not config.grow_blocks:
         raise ValueError("grow_scale is the starting scale of grown blocks: give grow_blocks too")
+    if config.widen_channels and not config.init_from:
+        raise ValueError("widen_channels widens a trained model: give init_from too")
     am.check_grow_scale(config.grow_scale)  # before the init model loads or the run folder is made
     if config.distribute and keras.backend.backend() != "tensorflow":
         raise ValueError(
@@ -424,6 +431,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
                 spec.blocks,
                 config.grow_scale,
             )
+        if ckpt is None and config.widen_channels:
+            old_channels = spec.channels
+            spec, initial = am.widen_channels(initial, spec, config.widen_channels, config.seed)
+            logger.info("widened %s from %d to %d channels", source, old_channels, spec.channels)
         if ckpt is None and config.time_stride and config.time_stride != spec.time_stride:
             old_stride = spec.time_stride
             spec, initial = am.refine_stride(initial, spec, config.time_stride)
@@ -501,7 +512,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         model = am.build_model(spec)
         if ckpt is not None and source != ckpt:  # an older checkpoint: weights only, spec from best/
             am.load_weights_h5(model, ckpt / "weights.h5")
-        elif base is not None:  # the checkpoint, the init model, or the init model grown
+        elif base is not None:  # the checkpoint, the init model, or the init model grown or widened
             model.set_weights(initial.get_weights())
         train_model = am.logits_model(model)
         optimizer = keras.optimizers.AdamW(
