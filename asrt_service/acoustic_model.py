@@ -517,7 +517,7 @@ def _split_rows(kernel: np.ndarray, source: np.ndarray, rng: np.random.Generator
     so the layer computes what it did on the replicated input. Unequal shares
     give the copies different gradients, so training can tell them apart.
     """
-    share = rng.uniform(0.5, 1.5, (len(source), kernel.shape[-1])).astype(np.float64)
+    share = rng.uniform(0.5, 1.5, (len(source), kernel.shape[-1]))
     total = np.zeros((int(source.max()) + 1, kernel.shape[-1]))
     np.add.at(total, source, share)
     return (kernel[..., source, :] * (share / total[source])).astype(kernel.dtype)
