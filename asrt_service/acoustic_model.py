@@ -388,11 +388,30 @@ def _copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
             layer.set_weights(old[name].get_weights())
 
 
-def save_weights_h5(model: keras.Model, path: str | Path) -> None:
-    """Write ``model``'s weights in Keras-2 ``save_weights`` layout (atomic replace)."""
+WEIGHT_DTYPES = ("float32", "float16")
+
+
+def save_weights_h5(model: keras.Model, path: str | Path, dtype: str = "float32") -> None:
+    """Write ``model``'s weights in Keras-2 ``save_weights`` layout (atomic replace).
+
+    ``dtype`` is how the values are stored: ``float16`` halves the file, and
+    ``load_weights_h5`` casts them back to the model's float32 (a relative
+    rounding of at most 2**-11 per weight).
+    """
+    if dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"weights are stored as one of {', '.join(WEIGHT_DTYPES)}, not {dtype!r}")
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    try:
+        _write_weights(model, tmp, dtype)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _write_weights(model: keras.Model, path: Path, dtype: str) -> None:
+    with h5py.File(path, "w") as f:
         named = _weighted_layers(model)
         f.attrs["layer_names"] = np.array([n.encode() for n in named], dtype="S")
         f.attrs["backend"] = np.bytes_(keras.backend.backend())
@@ -402,8 +421,17 @@ def save_weights_h5(model: keras.Model, path: str | Path) -> None:
             names = [f"{lname}/{w.name}:0" for w in layer.weights]
             g.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
             for n, w in zip(names, layer.weights, strict=True):
-                g.create_dataset(n, data=np.asarray(keras.ops.convert_to_numpy(w.value)))
-    os.replace(tmp, path)
+                g.create_dataset(n, data=_stored(np.asarray(keras.ops.convert_to_numpy(w.value)), dtype, n))
+
+
+def _stored(value: np.ndarray, dtype: str, name: str) -> np.ndarray:
+    """``value`` as stored in a weights file of ``dtype``: float arrays cast, others kept."""
+    if value.dtype.kind != "f" or value.dtype == np.dtype(dtype):
+        return value
+    limit = float(np.finfo(dtype).max)
+    if np.abs(value).max(initial=0.0) > limit:
+        raise ValueError(f"weight {name} has values beyond {dtype}'s range (+-{limit:g}); store it as float32")
+    return value.astype(dtype)
 
 
 def _decode(s: Any) -> str:
@@ -830,12 +858,12 @@ class AcousticModel:
         load_weights_h5(model, weights_h5)
         return cls(spec, vocab, model, name="asrt251bn", meta={"source": str(weights_h5)})
 
-    def save(self, model_dir: str | Path, **meta: Any) -> None:
-        """Write model.json, vocab.txt and weights.h5 into ``model_dir``."""
+    def save(self, model_dir: str | Path, weights_dtype: str = "float32", **meta: Any) -> None:
+        """Write model.json, vocab.txt and weights.h5 (values stored as ``weights_dtype``) into ``model_dir``."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         self.meta.update(meta)
-        save_weights_h5(self.model, model_dir / "weights.h5")
+        save_weights_h5(self.model, model_dir / "weights.h5", dtype=weights_dtype)
         self.vocab.save(model_dir / "vocab.txt")
         cfg = {
             "name": self.name,

@@ -272,6 +272,53 @@ def test_average_of_models_is_the_mean_of_their_weights(tmp_path):
     assert main([str(tmp_path / "c"), str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
 
 
+def test_weights_stored_as_float16_load_back_close(tmp_path):
+    import h5py
+
+    from asrt_service.cli.average import main
+
+    vocab = _tiny_vocab()
+    a = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=3, name="a")
+    a.save(tmp_path / "a")
+    a.save(tmp_path / "half", weights_dtype="float16")
+
+    def stored(path):  # {dtype: bytes} of a weights file's arrays
+        out = {}
+
+        def add(_name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[obj.dtype] = out.get(obj.dtype, 0) + obj.nbytes
+
+        with h5py.File(path) as f:
+            f.visititems(add)
+        return out
+
+    full, half = (tmp_path / d / "weights.h5" for d in ("a", "half"))
+    assert list(stored(half)) == [np.dtype("float16")]
+    assert stored(half)[np.dtype("float16")] * 2 == stored(full)[np.dtype("float32")]
+    x = np.random.default_rng(1).standard_normal((2, 96, 80, 1)).astype(np.float32)
+    loaded = am.AcousticModel.load(tmp_path / "half")
+    assert all(w.dtype == np.float32 for w in loaded.model.get_weights())
+    np.testing.assert_allclose(loaded.infer(x), a.infer(x), rtol=0, atol=0.05)
+    with pytest.raises(ValueError, match="float32, float16"):
+        am.save_weights_h5(a.model, tmp_path / "x.h5", dtype="float64")
+    # A weight float16 cannot hold is refused, and no file is left half-written.
+    big = a.model.get_weights()
+    big[0] = big[0] + 1e5
+    a.model.set_weights(big)
+    with pytest.raises(ValueError, match="beyond float16"):
+        am.save_weights_h5(a.model, half, dtype="float16")
+    assert sorted(p.name for p in half.parent.iterdir()) == ["model.json", "vocab.txt", "weights.h5"]
+    assert am.AcousticModel.load(tmp_path / "half").model.get_weights()[0].max() < 1e3
+    # The command converts one model directory (or averages several) into float16.
+    assert main([str(tmp_path / "c"), str(tmp_path / "a"), "--float16", "--name", "c"]) == 0
+    converted = am.AcousticModel.load(tmp_path / "c")
+    assert converted.name == "c" and converted.meta["converted_from"] == str(tmp_path / "a")
+    np.testing.assert_allclose(converted.infer(x), loaded.infer(x), rtol=0, atol=1e-6)
+    assert main([str(tmp_path / "d"), str(tmp_path / "a"), str(tmp_path / "a"), "--float16"]) == 0
+    assert list(stored(tmp_path / "d" / "weights.h5")) == [np.dtype("float16")]
+
+
 def test_grown_model_computes_what_its_base_did():
     vocab = _tiny_vocab()
     base = am.AcousticModel.create(am.preset("dcnn_tiny", vocab.num_classes), vocab, seed=5)

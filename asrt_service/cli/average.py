@@ -4,6 +4,9 @@ Example::
 
     asrt-service average /tmp/soup models/zh_dcnn_v1 ~/.cache/asrt-service/runs/zh_dcnn_v20/best
 
+``--float16`` stores the weights at half the size (loading casts them back to
+float32); with it, one model directory is enough: it is converted, not averaged.
+
 The result is a complete model directory (``model.json``, ``vocab.txt``,
 ``weights.h5``) that the service, ``evaluate`` and ``train --init-from`` read;
 its ``model.json`` names the models it was averaged from.
@@ -29,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="new model directory (must not exist yet)")
     p.add_argument("models", nargs="+", type=Path, help="model directories to average (two or more)")
     p.add_argument("--name", default=None, help="model name in model.json (default: the first model's)")
+    p.add_argument(
+        "--float16",
+        action="store_true",
+        help="store the weights as float16 (half the file; loading casts back to float32); "
+        "with this flag a single model directory is converted",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -36,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
-    if len(args.models) < 2:
-        logger.error("give at least two model directories to average, got %d", len(args.models))
+    if len(args.models) < (1 if args.float16 else 2):
+        logger.error("give at least two model directories to average (one with --float16), got %d", len(args.models))
         return 2
     if args.output.exists():
         logger.error("%s already exists; averaging writes a new model directory", args.output)
@@ -47,10 +56,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         models = [AcousticModel.load(d) for d in args.models]
-        soup = average_models(models, name=args.name or "")
+        if len(models) == 1:
+            out, meta = models[0], {"converted_from": str(args.models[0])}
+            out.name = args.name or out.name
+        else:
+            out, meta = average_models(models, name=args.name or ""), {"averaged_from": [str(d) for d in args.models]}
+        out.save(args.output, weights_dtype="float16" if args.float16 else "float32", **meta)
     except (ModelNotFound, ValueError) as exc:
         logger.error("%s", exc)
         return 2
-    soup.save(args.output, averaged_from=[str(d) for d in args.models])
-    print(f"{args.output}: mean of {len(models)} models ({', '.join(str(d) for d in args.models)})")
+    what = f"mean of {len(models)} models" if len(models) > 1 else "converted"
+    print(
+        f"{args.output}: {what} ({', '.join(str(d) for d in args.models)}), weights stored as "
+        f"{'float16' if args.float16 else 'float32'}"
+    )
     return 0
