@@ -154,6 +154,10 @@ def test_a_few_steps_lower_the_ctc_loss_and_resume_continues(tiny_corpus, tmp_pa
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
     best = am.AcousticModel.load(run / "best")
     assert best.vocab.syllables == SYLLABLES and "training" in best.meta
+    # A resume that names no epoch count keeps the run's own (4): nothing left to do.
+    again = tr.train(_config(tiny_corpus, run, epochs=None), resume=True, progress=False)
+    assert again["epochs"] == 4 and again["steps"] == 4 * steps_per_epoch
+    assert json.loads((run / "run.json").read_text())["epochs"] == 4
 
 
 def _fine_tune_config(corpus, tmp_path, **changes):

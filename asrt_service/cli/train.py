@@ -28,7 +28,7 @@ def _comma_numbers(check_name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..training.train import RUNS_ROOT, TrainConfig
+    from ..training.train import DEFAULT_EPOCHS, RUNS_ROOT, TrainConfig
 
     d = TrainConfig(train=[])
     p = argparse.ArgumentParser(
@@ -97,7 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="feature kind instead of the preset's or the --init-from model's (same width), e.g. logmel80_norm",
     )
     p.add_argument("--vocab", default=None, help="vocabulary file for a new model (default: our 2100 syllables)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training data (default %(default)s)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"passes over the training data (default {DEFAULT_EPOCHS}; with --resume, the run's own "
+        "unless given: a larger number extends it)",
+    )
     p.add_argument(
         "--batch-frames", type=int, default=d.batch_frames, help="padded frames per batch (default %(default)s)"
     )

@@ -49,6 +49,7 @@ from .metrics import ErrorCount
 logger = logging.getLogger(__name__)
 
 RUNS_ROOT = pipeline.CACHE_ROOT / "runs"
+DEFAULT_EPOCHS = 30  # a new run's passes over the data when none are asked for
 
 
 @dataclasses.dataclass
@@ -84,7 +85,8 @@ class TrainConfig:
             (e.g. ``logmel80`` -> ``logmel80_norm``: the weights carry over and
             the run adapts them to the new front end).
         vocab: vocabulary file for a new model (default: our 2100 syllables).
-        epochs: passes over the training data.
+        epochs: passes over the training data (None: ``DEFAULT_EPOCHS`` for a
+            new run; a resumed run keeps its own count unless given one anew).
         batch_frames: padded frames per batch.
         lr, warmup_steps, min_lr_ratio: peak learning rate, linear warm-up,
             cosine decay to ``min_lr_ratio * lr`` at the last planned step.
@@ -134,7 +136,7 @@ class TrainConfig:
     time_stride: int = 0
     feature: str | None = None
     vocab: str | None = None
-    epochs: int = 30
+    epochs: int | None = None
     batch_frames: int = 6000
     lr: float = 2e-3
     warmup_steps: int = 300
@@ -400,14 +402,16 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         config = dataclasses.replace(
             stored,
             run_dir=str(run_dir),  # the run folder may have been moved or copied
-            epochs=config.epochs,
+            epochs=config.epochs or stored.epochs,  # a resume extends a run only when asked to
             max_minutes=config.max_minutes,
             train=config.train or stored.train,
             dev=config.dev or stored.dev,
             monitor=config.monitor or stored.monitor,
             total_steps=config.total_steps or stored.total_steps,
         )
-        logger.info("resuming %s at epoch %d, step %d", run_dir, state.epoch, state.global_step)
+        logger.info("resuming %s at epoch %d of %s, step %d", run_dir, state.epoch, config.epochs, state.global_step)
+    if config.epochs is None:
+        config = dataclasses.replace(config, epochs=DEFAULT_EPOCHS)
     (run_dir / "run.json").write_text(config.to_json(), encoding="utf-8")
 
     # Model and vocabulary: a resumed run takes them from its checkpoint (or, for
