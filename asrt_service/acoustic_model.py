@@ -746,10 +746,10 @@ class AcousticModel:
 
     Test-time tempo views: each clip is also run slowed down (its feature
     frames stretched in time, ``features.tempo_view``) and the views' outputs
-    are averaged. For zh_dcnn_v1, five views (1, 0.95, 0.9, 0.85, 0.8) take
-    about four points of syllable error off both dev sets for about three
-    times the acoustic time per clip (models/zh_dcnn_v1/MODEL_CARD.md,
-    bench/tempo_views.py).
+    are averaged. zh_dcnn_v1 serves three views (1, 0.9, 0.8): our synthetic
+    voices talk faster than people, and the slowed views read the
+    model's own training rate better, at about twice the acoustic time per
+    clip (models/zh_dcnn_v1/MODEL_CARD.md, bench/tempo_views.py).
     """
 
     def __init__(
