@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         "vocabulary (cycles fine-tuned from the same weights) into a new model directory.",
     )
     p.add_argument("output", type=Path, help="new model directory (must not exist yet)")
-    p.add_argument("models", nargs="+", type=Path, help="model directories to average (two or more)")
+    p.add_argument(
+        "models", nargs="+", type=Path, help="model directories to average (two or more; one with --float16)"
+    )
     p.add_argument("--name", default=None, help="model name in model.json (default: the first model's)")
     p.add_argument(
         "--float16",
