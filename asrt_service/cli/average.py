@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..acoustic_model import AcousticModel, average_models
     from ..errors import ModelNotFound
 
+    dtype = "float16" if args.float16 else "float32"
     try:
         models = [AcousticModel.load(d) for d in args.models]
         if len(models) == 1:
@@ -63,13 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             out.name = args.name or out.name
         else:
             out, meta = average_models(models, name=args.name or ""), {"averaged_from": [str(d) for d in args.models]}
-        out.save(args.output, weights_dtype="float16" if args.float16 else "float32", **meta)
+        out.save(args.output, weights_dtype=dtype, **meta)
     except (ModelNotFound, ValueError) as exc:
         logger.error("%s", exc)
         return 2
     what = f"mean of {len(models)} models" if len(models) > 1 else "converted"
-    print(
-        f"{args.output}: {what} ({', '.join(str(d) for d in args.models)}), weights stored as "
-        f"{'float16' if args.float16 else 'float32'}"
-    )
+    print(f"{args.output}: {what} ({', '.join(str(d) for d in args.models)}), weights stored as {dtype}")
     return 0
