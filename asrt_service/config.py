@@ -27,6 +27,20 @@ def _default_models_dir() -> Path:
 #: Shipped models: the default acoustic model and the language model.
 DEFAULT_MODELS_DIR = _default_models_dir()
 
+#: Environment variables that move :func:`cache_root`, the first one set wins
+#: (``ASRT_CACHE_DIR`` is the corpus builder's earlier name for the same folder).
+CACHE_ENV = ("ASRT_SERVICE_CACHE", "ASRT_CACHE_DIR")
+
+
+def cache_root() -> Path:
+    """Where everything generated lives: corpora, TTS engine environments, list files,
+    feature caches, training runs and language-model counts (``~/.cache/asrt-service``
+    unless ``ASRT_SERVICE_CACHE`` says otherwise). Read at call time."""
+    for name in CACHE_ENV:
+        if os.environ.get(name):
+            return Path(os.environ[name]).expanduser()
+    return Path.home() / ".cache" / "asrt-service"
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:

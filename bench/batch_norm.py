@@ -47,10 +47,11 @@ from model_ensemble import score_candidates  # noqa: E402  (same scoring and tab
 
 from asrt_service import features  # noqa: E402
 from asrt_service.acoustic_model import AcousticModel, inference_function  # noqa: E402
+from asrt_service.config import cache_root  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
 
-REAL_TRAIN = Path.home() / ".cache/asrt-service/lists/real-train/train.wav.lst"
+REAL_TRAIN = cache_root() / "lists/real-train/train.wav.lst"
 
 
 def recalibrate(am: AcousticModel, clips: Sequence[np.ndarray], blend: float = 1.0) -> dict[str, float]:

@@ -49,12 +49,13 @@ sys.path.insert(0, str(ROOT))
 
 from asrt_service import features  # noqa: E402
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
+from asrt_service.config import cache_root  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
 from asrt_service.training.corpus import augment  # noqa: E402
 from asrt_service.training.metrics import syllable_error_rate  # noqa: E402
 
-CACHE = Path.home() / ".cache" / "asrt-service"
+CACHE = cache_root()
 
 
 def level(gain_db: float, dc: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:

@@ -33,13 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
+from asrt_service.config import cache_root  # noqa: E402
 from asrt_service.language_model import PinyinLM  # noqa: E402
 from asrt_service.recognizer import PieceResult  # noqa: E402
 from asrt_service.training import evaluate as ev  # noqa: E402
 from asrt_service.training import pipeline  # noqa: E402
 
 SIZES = (1, 3, 5, 10, 20)
-CACHE = Path.home() / ".cache" / "asrt-service"
+CACHE = cache_root()
 
 
 def default_sources() -> list[str]:

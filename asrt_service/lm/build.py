@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import cache_root
 from ..language_model import FORMAT_VERSION, MAX_WORD_SYLLABLES, key_of_bases
 from ..vocab import build_default_vocabulary, normalize_syllable, split_tone
 from . import sources as src_mod
@@ -76,7 +77,7 @@ class BuildOptions:
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "asrt-service" / "lm"
+    return cache_root() / "lm"
 
 
 # ---------------------------------------------------------------------------

@@ -38,13 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import features
+from ..config import cache_root
 from ..vocab import Vocabulary
 from .datalists import Utterance, find_list_pairs, read_corpus, read_labels_tsv
 
 logger = logging.getLogger(__name__)
 
-#: Caches and runs; ``ASRT_SERVICE_CACHE`` moves it (tests point it at a temporary folder).
-CACHE_ROOT = Path(os.environ.get("ASRT_SERVICE_CACHE", Path.home() / ".cache" / "asrt-service"))
+#: Caches and runs, as the process started (:func:`config.cache_root`; tests move it).
+CACHE_ROOT = cache_root()
 FEATURE_VERSION = 2  # bumped when a kind's definition changes (2: logmel80_norm boost cap 20 -> 30 dB)
 PAD_FRAMES = 64
 MAX_LABEL = 1 << 30
@@ -162,8 +163,8 @@ def _cache_path(path: Path, kind: str, cache_dir: Path) -> Path:
 
 
 def feature_cache_dir() -> Path:
-    """Where cached features live (``$ASRT_SERVICE_CACHE/features``, read at call time)."""
-    return Path(os.environ.get("ASRT_SERVICE_CACHE", CACHE_ROOT)) / "features"
+    """Where cached features live (``<cache root>/features``, read at call time)."""
+    return cache_root() / "features"
 
 
 def cached_features(path: Path, kind: str, cache_dir: Path | None = None) -> np.ndarray:

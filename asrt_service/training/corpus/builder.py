@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ...config import cache_root
 from ..datalists import Utterance, write_corpus
 from . import augment, text, voices
-from .engines import KOKORO_HELDOUT, Engine, Voice, cache_dir, open_engine
+from .engines import KOKORO_HELDOUT, Engine, Voice, open_engine
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def is_heldout_voice(voice_id: str, heldout: tuple[str, ...]) -> bool:
 
 
 def corpus_dir(name: str) -> Path:
-    return cache_dir() / "corpus" / name
+    return cache_root() / "corpus" / name
 
 
 def corpus_root(corpus: str | Path) -> Path:

