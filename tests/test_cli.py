@@ -92,7 +92,9 @@ def test_docker_start_command_serves_both_protocols(shared_data):
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
-    assert "REST API listening" in out and "gRPC API listening" in out
+    assert f"REST API listening on http://127.0.0.1:{http_port}" in out, out
+    assert f"gRPC API listening on 127.0.0.1:{grpc_port}" in out, out
+    assert "Logging error" not in out and "Traceback" not in out, out
 
 
 def test_dockerfile_basics():

@@ -44,7 +44,7 @@ def load_recognizer(settings: Settings):
 
 
 def start_http(settings: Settings, recognizer, port: int | None = None):
-    """Start waitress in a thread; returns (server, thread, bound port)."""
+    """Start waitress in a thread; returns (server, thread, bound port as an int)."""
     from waitress.server import create_server as create_waitress
 
     from ..http_app import create_app
@@ -63,7 +63,8 @@ def start_http(settings: Settings, recognizer, port: int | None = None):
     )
     thread = WaitressLoop(server)
     thread.start()
-    return server, thread, server.effective_port
+    # waitress reports the port as getnameinfo() gives it: a string
+    return server, thread, int(server.effective_port)
 
 
 class WaitressLoop(threading.Thread):
