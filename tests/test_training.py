@@ -705,6 +705,57 @@ def test_paired_bootstrap_on_hand_made_cases():
         metrics.paired_bootstrap([], [], [])
 
 
+def _rule_report(toneful: dict[str, list[int]], toneless: dict[str, list[int]], slow: int = 0, band: int = 0):
+    """A model's report as bench/selection_rule.py builds it: 4-syllable utterances per set, guard counts."""
+    from asrt_service.training import guards
+
+    sources = {}
+    for role, errs in toneful.items():
+        rows = [
+            {"id": f"u{i}", "ref": "ni3 hao3 ma5 a5", "errors": e, "errors_toneless": t}
+            for i, (e, t) in enumerate(zip(errs, toneless[role], strict=True))
+        ]
+        n = 4 * len(rows)
+        sources[role] = {
+            "ser": {"rate": sum(errs) / n},
+            "ser_toneless": {"rate": sum(toneless[role]) / n},
+            "per_utterance": rows,
+        }
+    counts = guards.GuardCounts(491, {"recorded": 185, "slow": 185 + slow, "narrowband": 185 + band}, {})
+    return {"sources": sources, "guards": counts.to_json()}
+
+
+def test_selection_rule_on_hand_made_reports():
+    from asrt_service.training.selection import REAL_TRAIN, SYNTH, UNSEEN, choose, judge, three_set_mean
+
+    def report(synth, unseen, real_train, **guard):
+        sets = {SYNTH: synth, UNSEEN: unseen, REAL_TRAIN: real_train}
+        return _rule_report(sets, sets, **guard)
+
+    base = report([2] * 20, [2] * 20, [1] * 20)  # 50 % / 50 % / 25 %
+    better_synth = report([1] * 20, [2] * 20, [1] * 20)
+    v = judge(base, better_synth)
+    assert v["condition_1"] and v["condition_2"] and v["guards"] and v["passed"]
+    assert v["toneless_bootstrap"][SYNTH]["high"] < 0
+    # better on the unseen voice but 5 points worse on synth-v1: condition 2 fails
+    trade = report([2] * 19 + [6], [1] * 20, [1] * 20)
+    v = judge(base, trade)
+    assert v["toneful_diff"][SYNTH] == pytest.approx(0.05) and not v["condition_2"] and not v["passed"]
+    # level everywhere: no set is better beyond the luck of the draw
+    assert not judge(base, report([2] * 20, [2] * 20, [1] * 20))["condition_2"]
+    # better held-out voices bought with real speech: the dev mean rises 5 points, condition 1 fails
+    v = judge(base, report([1] * 20, [2] * 20, [3] * 20))
+    assert v["condition_2"] and not v["condition_1"] and not v["passed"]
+    # slow speech 15 errors worse (14.73 allowed): out, however good the rest
+    slow = report([1] * 20, [1] * 20, [1] * 20, slow=15)
+    assert not judge(base, slow)["guards"] and not judge(base, slow)["passed"]
+    best = report([1] * 20, [1] * 20, [1] * 20, slow=14, band=49)
+    reports = {"baseline": base, "a": better_synth, "slow": slow, "best": best}
+    verdicts = {name: judge(base, rep) for name, rep in reports.items() if name != "baseline"}
+    assert choose(reports, verdicts) == "best" and three_set_mean(best) == pytest.approx(0.25)
+    assert choose(reports, {"slow": verdicts["slow"]}) is None
+
+
 def test_compare_cli_pairs_utterances_of_two_reports(tmp_path, capsys):
     from asrt_service.cli import compare
 

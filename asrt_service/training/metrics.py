@@ -132,3 +132,54 @@ def paired_bootstrap(
         "high": float(np.percentile(diffs, 100 - tail)),
         "utterances": len(n),
     }
+
+
+#: Report metric -> per-utterance error field (``evaluate``'s rows), for :func:`compare_reports`.
+METRICS = {
+    "ser": "errors",
+    "ser_toneless": "errors_toneless",
+    "ser_lm": "errors_lm",
+    "ser_lm_toneless": "errors_lm_toneless",
+    "cer": "char_errors",
+}
+
+
+def _rows(report: dict, path: str) -> dict[str, dict[str, dict]]:
+    out = {}
+    for source, result in report.get("sources", {}).items():
+        rows = result.get("per_utterance")
+        if rows:
+            out[source] = {row["id"]: row for row in rows}
+    if not out:
+        raise ValueError(f"{path}: no per-utterance rows (run evaluate without --brief)")
+    return out
+
+
+def _ref_length(row: dict, field: str) -> int:
+    if field == "char_errors":
+        return len(hanzi_chars(row.get("text_ref", "")))
+    return len(row["ref"].split())
+
+
+def compare_reports(
+    a: dict, b: dict, draws: int = 10000, level: float = 0.95, names: tuple[str, str] = ("A", "B")
+) -> dict:
+    """``{source: {metric: paired_bootstrap result}}`` over the utterances both reports scored."""
+    rows_a, rows_b = _rows(a, names[0]), _rows(b, names[1])
+    out: dict[str, dict] = {}
+    for source in rows_a.keys() & rows_b.keys():
+        ids = [i for i in rows_a[source] if i in rows_b[source]]
+        if not ids:
+            continue
+        out[source] = {}
+        pairs = [(rows_a[source][i], rows_b[source][i]) for i in ids]
+        for metric, field in METRICS.items():
+            if not all(field in ra and field in rb for ra, rb in pairs):
+                continue
+            lengths = [_ref_length(ra, field) for ra, _ in pairs]
+            out[source][metric] = paired_bootstrap(
+                [ra[field] for ra, _ in pairs], [rb[field] for _, rb in pairs], lengths, draws=draws, level=level
+            )
+    if not out:
+        raise ValueError(f"{names[0]} and {names[1]} share no scored utterances")
+    return out
