@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/asrt-service ] || { echo "run scripts/setup.sh --test first" >&2; exit 1; }
 export PATH="$PWD/.venv/bin:$PATH"
 
-SHARED=${ASRT_SHARED_DIR:-../shared}
+SHARED_DATA=${ASRT_SHARED_DATA:-../shared/data}  # as the tests read it
 ALL=(engines real-train synth-v1 pools synth-kokoro synth-syl synth-text synth-kokoronew)
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=("${ALL[@]}")
@@ -25,7 +25,7 @@ for step in "${STEPS[@]}"; do
   [[ " ${ALL[*]} " == *" $step "* ]] || { echo "unknown step '$step' (steps: ${ALL[*]})" >&2; exit 2; }
 done
 
-LISTS=$(python -c "from asrt_service.training.corpus.engines import cache_dir; print(cache_dir() / 'lists')")
+LISTS=$(python -c "from asrt_service.config import cache_root; print(cache_root() / 'lists')")
 log() { echo "== $(date +%H:%M:%S) $*"; }
 
 step_engines() {
@@ -34,7 +34,7 @@ step_engines() {
 
 step_real-train() {
   # the 60-utterance dev split (docs/TRAINING.md), then the slow and 8 kHz copies of the rest
-  python - "$SHARED/data/real-train" "$LISTS/real-train" <<'PY'
+  python - "$SHARED_DATA/real-train" "$LISTS/real-train" <<'PY'
 import random
 import sys
 from pathlib import Path

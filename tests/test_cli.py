@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 
@@ -166,3 +167,37 @@ def test_predict_prints_pinyin_alternatives_and_nbest_text(real_wav, tmp_path, c
         probs = [p for _, p in cands]
         assert probs == sorted(probs, reverse=True) and 0 < probs[0] <= 1
     assert len(out["text"]) >= 20 and all("\u4e00" <= ch <= "\u9fff" for ch in out["text"])
+
+
+def test_rebuild_corpora_makes_the_real_train_lists_and_refuses_unknown_steps(tmp_path):
+    """scripts/rebuild_corpora.sh, step real-train, on 64 short made-up recordings."""
+    import soundfile as sf
+
+    if not (REPO / ".venv" / "bin" / "asrt-service").exists():
+        pytest.skip("needs the .venv of scripts/setup.sh")
+    real_train = tmp_path / "shared" / "data" / "real-train"
+    (real_train / "audio").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines = ["id\tspeaker\tpinyin"]
+    for i in range(64):
+        sf.write(real_train / "audio" / f"u{i:02d}.flac", 0.1 * rng.standard_normal(4000).astype("float32"), 16000)
+        lines.append(f"u{i:02d}\tS1\tni3 hao3")
+    (real_train / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "ASRT_SERVICE_CACHE": str(tmp_path / "cache"),
+        "ASRT_SHARED_DATA": str(tmp_path / "shared" / "data"),
+    }
+    script = str(REPO / "scripts" / "rebuild_corpora.sh")
+    done = subprocess.run(["bash", script, "nonsense"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown step 'nonsense'" in done.stderr
+    done = subprocess.run(["bash", script, "real-train"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lists = tmp_path / "cache" / "lists"
+    count = {p.relative_to(lists).as_posix(): len(p.read_text().splitlines()) for p in lists.glob("*/*.wav.lst")}
+    assert count == {
+        "real-train/train.wav.lst": 4,
+        "real-train/heldout.wav.lst": 60,
+        "real-train-slow/train.wav.lst": 8,
+        "real-train-8k/train.wav.lst": 8,
+    }
