@@ -225,9 +225,19 @@ def test_training_runs_under_the_jax_backend(tiny_corpus, tmp_path):
     cmd += ["--run", str(tmp_path / "run"), "--init-from", str(tmp_path / "init"), "--grow-blocks", "3"]
     cmd += ["--epochs", "3", "--batch-frames", "600", "--lr", "1e-2", "--warmup-steps", "1", "--total-steps", "1000"]
     cmd += ["--no-augment", "--patience", "0", "--seed", "1", "--no-progress"]
-    out = subprocess.run(cmd, cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600)
+    # stopped after 3 steps (mid-epoch), then resumed to the end, as a run across sessions goes
+    out = subprocess.run(
+        [*cmd, "--max-steps", "3"], cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Keras backend jax" in out.stderr, out.stderr[-2000:]
+    resume = [*cmd[:4], "--run", str(tmp_path / "run"), "--resume", "--no-progress"]
+    out = subprocess.run(resume, cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and "goes on at step 3" in out.stderr, out.stderr[-3000:]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train.log").read_text().splitlines()]
+    steps_per_epoch = log[1]["step"]
+    assert [(r["epoch"], r["complete"]) for r in log] == [(1, False), (1, True), (2, True), (3, True)]
+    assert log[0]["step"] == 3 < steps_per_epoch and log[-1]["step"] == 3 * steps_per_epoch
     trained = am.AcousticModel.load(tmp_path / "run" / "best")
     assert trained.meta["training"]["backend"] == "jax"
     assert trained.spec.blocks == 3
@@ -382,6 +392,45 @@ def test_feature_cache_survives_concurrent_writers(tmp_path, monkeypatch):
 def test_resume_without_checkpoint_is_an_error(tiny_corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         tr.train(_config(tiny_corpus, tmp_path / "empty", epochs=1), resume=True, progress=False)
+
+
+def test_a_run_stopped_mid_epoch_resumes_at_its_next_batch(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    stopped = tr.train(dataclasses.replace(_config(tiny_corpus, run, epochs=2), max_steps=3), progress=False)
+    state = json.loads((run / "ckpt" / "state.json").read_text())
+    assert stopped["steps"] == 3 and state["epoch"] == 0 and state["epoch_step"] == 3
+    resumed = tr.train(_config(tiny_corpus, run, epochs=2), resume=True, progress=False)
+    whole = tr.train(_config(tiny_corpus, tmp_path / "whole", epochs=2), progress=False)
+    # the stopped epoch ends after its own remaining batches: every example once per epoch
+    assert resumed["epochs"] == 2 and resumed["steps"] == whole["steps"]
+    state = json.loads((run / "ckpt" / "state.json").read_text())
+    assert state["epoch_step"] == 0 and int(np.load(run / "ckpt" / "optimizer.npz")["v0"]) == whole["steps"]
+    log = [
+        (r["epoch"], r["complete"], r["step"]) for r in map(json.loads, (run / "train.log").read_text().splitlines())
+    ]
+    assert log == [(1, False, 3), (1, True, whole["steps"] // 2), (2, True, whole["steps"])]
+    # a budget that ends at an epoch's last batch leaves that epoch complete
+    at_end = dataclasses.replace(_config(tiny_corpus, tmp_path / "at-end", epochs=2), max_steps=whole["steps"] // 2)
+    assert tr.train(at_end, progress=False)["epochs"] == 1
+    assert json.loads((tmp_path / "at-end" / "ckpt" / "state.json").read_text())["epoch_step"] == 0
+    with pytest.raises(ValueError, match="max_steps"):
+        tr.train(dataclasses.replace(_config(tiny_corpus, tmp_path / "bad", epochs=1), max_steps=-1), progress=False)
+
+
+def test_bucket_sampler_skips_the_batches_a_resumed_epoch_has_trained_on():
+    rng = np.random.default_rng(0)
+    exs = [
+        pipeline.Example(str(i), rng.standard_normal((n, 80)).astype(np.float16), np.array([i]))
+        for i, n in enumerate(rng.integers(100, 900, size=40))
+    ]
+    sampler = pipeline.BucketSampler(exs, batch_frames=1600, augment=pipeline.Augment(), seed=4)
+    # labels only: column 0 (output steps) follows the tempo drawn by the augmentation
+    whole = [y[:, 1:] for _, y in sampler.iterate(1, repeat=False)]
+    rest = [y[:, 1:] for _, y in sampler.iterate(1, repeat=False, skip=3)]
+    assert len(whole) > 5 and len(rest) == len(whole) - 3
+    assert all(np.array_equal(a, b) for a, b in zip(whole[3:], rest, strict=True))  # the same clips, in order
+    following = next(sampler.iterate(1, skip=len(whole)))[1]  # and then the next epoch, from its start
+    assert np.array_equal(following, next(sampler.iterate(2))[1])  # its augmentation too
 
 
 def test_bucket_sampler_pads_per_batch_not_to_16_seconds():

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training time"
     )
+    p.add_argument(
+        "--max-steps", type=int, default=0, help="stop with a checkpoint after this many steps (--resume goes on)"
+    )
     p.add_argument("--no-augment", action="store_true", help="turn off SpecAugment and warping")
     p.add_argument(
         "--warp",
@@ -215,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_minutes=args.checkpoint_minutes,
         patience=args.patience,
         max_minutes=args.max_minutes,
+        max_steps=args.max_steps,
         augment=not args.no_augment,
         warp=args.warp,
         tempo=args.tempo,

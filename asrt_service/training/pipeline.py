@@ -570,20 +570,25 @@ class BucketSampler:
     def batches_per_epoch(self) -> int:
         return len(self.epoch_batches(0))
 
-    def iterate(self, start_epoch: int = 0, repeat: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iterate(
+        self, start_epoch: int = 0, repeat: bool = True, skip: int = 0
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Packed batches from ``start_epoch`` on, leaving out that epoch's first ``skip``
+        (a run resumed mid-epoch; the rest get augmentation draws of their own)."""
         epoch = start_epoch
         while True:
-            rng = np.random.default_rng((self.seed, epoch, 1))
-            for batch in self.epoch_batches(epoch):
+            rng = np.random.default_rng((self.seed, epoch, 1, skip) if skip else (self.seed, epoch, 1))
+            for batch in self.epoch_batches(epoch)[skip:]:
                 pairs = [self.item_example(item) for item in batch]
                 feats = [augment_example(f, len(lab), self.augment, rng, self.time_stride) for f, lab in pairs]
                 yield pack_batch(feats, [lab for _, lab in pairs], self.time_stride)
             if not repeat:
                 return
             epoch += 1
+            skip = 0
 
 
-def tf_dataset(sampler: BucketSampler, n_features: int, start_epoch: int = 0, repeat: bool = True):
+def tf_dataset(sampler: BucketSampler, n_features: int, start_epoch: int = 0, repeat: bool = True, skip: int = 0):
     """Wrap a sampler in ``tf.data`` with prefetching (TensorFlow backend)."""
     import tensorflow as tf
 
@@ -591,7 +596,7 @@ def tf_dataset(sampler: BucketSampler, n_features: int, start_epoch: int = 0, re
         tf.TensorSpec((None, None, n_features, 1), tf.float32),
         tf.TensorSpec((None, None), tf.int32),
     )
-    ds = tf.data.Dataset.from_generator(lambda: sampler.iterate(start_epoch, repeat), output_signature=sig)
+    ds = tf.data.Dataset.from_generator(lambda: sampler.iterate(start_epoch, repeat, skip), output_signature=sig)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(4)

@@ -14,9 +14,13 @@ Checkpoints are written every ``checkpoint_minutes`` and at every epoch end,
 always to a fresh folder that then replaces ``ckpt/`` (a crash never leaves a
 half-written checkpoint). ``resume`` reloads weights, optimizer state, step
 and epoch counters, early-stopping state and the original configuration
-(training data lists are re-read, so data added since is picked up). A resumed
-epoch restarts from its beginning with a new shuffle. SIGTERM / Ctrl-C stop
-after the current step with a checkpoint.
+(training data lists are re-read, so data added since is picked up). A run
+interrupted mid-epoch goes on after the last checkpointed step of that epoch:
+an epoch's batches and their order are a function of the seed and the epoch
+number, so the rest of the epoch is the batches not yet trained on (with
+fresh augmentation draws), and each epoch still sees every example once.
+SIGTERM / Ctrl-C stop after the current step with a checkpoint;
+``max_minutes`` / ``max_steps`` end an invocation the same way.
 
 The model is trained on its logits (``acoustic_model.logits_model``); the loss
 gets ``y`` packed as in ``pipeline``: column 0 = output steps, then labels
@@ -27,6 +31,7 @@ step), so the same loop runs under JAX.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -96,6 +101,8 @@ class TrainConfig:
         patience: epochs without dev improvement before stopping (0 = never stop).
         max_minutes: stop (with a checkpoint) after this much training time in
             this invocation (a resumed run gets the budget anew).
+        max_steps: stop (with a checkpoint) after this many steps in this
+            invocation (0 = no limit; a resumed run gets the budget anew).
         augment: SpecAugment + warping on.
         warp: with ``augment``, the mel-axis warp range (factor drawn from
             ``[1 - warp, 1 + warp]``: a vocal-tract-length change).
@@ -145,6 +152,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     patience: int = 6
     max_minutes: float | None = None
+    max_steps: int = 0
     augment: bool = True
     warp: float = pipeline.Augment.warp
     tempo: tuple[float, float] = (pipeline.Augment.tempo_min, pipeline.Augment.tempo_max)
@@ -272,6 +280,7 @@ class _RunState:
         d = d or {}
         self.epoch: int = d.get("epoch", 0)
         self.global_step: int = d.get("global_step", 0)
+        self.epoch_step: int = d.get("epoch_step", 0)  # steps done of the unfinished epoch ``epoch``
         self.best: float = d.get("best", math.inf)
         self.best_epoch: int = d.get("best_epoch", -1)
         self.bad_epochs: int = d.get("bad_epochs", 0)
@@ -387,6 +396,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         )
     if not 0.0 <= config.warp < 0.5:
         raise ValueError(f"warp must be in [0, 0.5), got {config.warp}")
+    if config.max_steps < 0:
+        raise ValueError(f"max_steps must be 0 (no limit) or more, got {config.max_steps}")
     tempo_min, tempo_max = pipeline.check_tempo(config.tempo)
     freq_masks, freq_width, time_masks, time_ratio = pipeline.check_specaugment(config.specaugment)
     run_dir = Path(config.run_dir).expanduser()
@@ -404,12 +415,20 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             run_dir=str(run_dir),  # the run folder may have been moved or copied
             epochs=config.epochs or stored.epochs,  # a resume extends a run only when asked to
             max_minutes=config.max_minutes,
+            max_steps=config.max_steps,
             train=config.train or stored.train,
             dev=config.dev or stored.dev,
             monitor=config.monitor or stored.monitor,
             total_steps=config.total_steps or stored.total_steps,
         )
-        logger.info("resuming %s at epoch %d of %s, step %d", run_dir, state.epoch, config.epochs, state.global_step)
+        logger.info(
+            "resuming %s at epoch %d of %s (%d of its steps done), step %d",
+            run_dir,
+            state.epoch + 1,
+            config.epochs,
+            state.epoch_step,
+            state.global_step,
+        )
     if config.epochs is None:
         config = dataclasses.replace(config, epochs=DEFAULT_EPOCHS)
     (run_dir / "run.json").write_text(config.to_json(), encoding="utf-8")
@@ -528,30 +547,38 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             _restore_optimizer(optimizer, train_model.trainable_variables, ckpt / "optimizer.npz")
         train_model.compile(optimizer=optimizer, loss=PackedCTCLoss.make(), jit_compile=False)
 
-    if keras.backend.backend() == "tensorflow":
-        data = pipeline.tf_dataset(sampler, spec.n_features, start_epoch=state.epoch)
-    else:
-        data = sampler.iterate(state.epoch)
+    def data(epoch: int, skip: int = 0):
+        if keras.backend.backend() == "tensorflow":
+            return pipeline.tf_dataset(sampler, spec.n_features, start_epoch=epoch, skip=skip)
+        return sampler.iterate(epoch, skip=skip)
 
+    if state.epoch_step >= steps_per_epoch:  # the data lists shrank since: start the epoch over
+        state.epoch_step = 0
     callbacks = [
         _Progress(state, steps_per_epoch, config.epochs, progress),
-        _Checkpointer(run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours, monitor_sets),
+        _Checkpointer(
+            run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours, monitor_sets, steps_per_epoch
+        ),
     ]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), update_freq=50))
     if state.epoch >= config.epochs:
         logger.info("nothing to do: %d of %d epochs done", state.epoch, config.epochs)
     else:
+        fit = functools.partial(train_model.fit, callbacks=callbacks, shuffle=False, verbose=0)  # the sampler shuffles
         with _StopOnSignal(train_model):
-            train_model.fit(
-                data,
-                epochs=config.epochs,
-                initial_epoch=state.epoch,
-                steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks,
-                shuffle=False,  # the sampler shuffles
-                verbose=0,
-            )
+            stopped = False
+            if state.epoch_step:  # the rest of an interrupted epoch, then the epochs after it
+                logger.info("epoch %d goes on at step %d of %d", state.epoch + 1, state.epoch_step, steps_per_epoch)
+                fit(
+                    data(state.epoch, state.epoch_step),
+                    epochs=state.epoch + 1,
+                    initial_epoch=state.epoch,
+                    steps_per_epoch=steps_per_epoch - state.epoch_step,
+                )
+                stopped = bool(train_model.stop_training)  # a signal, a budget or early stopping
+            if not stopped and state.epoch < config.epochs:
+                fit(data(state.epoch), epochs=config.epochs, initial_epoch=state.epoch, steps_per_epoch=steps_per_epoch)
     return {
         "run_dir": str(run_dir),
         "epochs": state.epoch,
@@ -606,8 +633,8 @@ class _Progress(_callback_base()):
     def __init__(self, state: _RunState, steps_per_epoch: int, epochs: int, enabled: bool) -> None:
         super().__init__()
         self.state = state
+        self.steps_per_epoch = steps_per_epoch
         self.total = steps_per_epoch * epochs
-        self.start = steps_per_epoch * state.epoch
         self.enabled = enabled
         self.bar = None
         self.ema: float | None = None
@@ -615,7 +642,10 @@ class _Progress(_callback_base()):
     def on_train_begin(self, logs=None):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=self.total, initial=self.start, unit="step", disable=not self.enabled, mininterval=5)
+        done = self.steps_per_epoch * self.state.epoch + self.state.epoch_step
+        if self.bar is not None:  # a resumed run fits twice: the rest of its epoch, then the epochs after it
+            self.bar.close()
+        self.bar = tqdm(total=self.total, initial=done, unit="step", disable=not self.enabled, mininterval=5)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get("loss", float("nan")))
@@ -632,9 +662,12 @@ class _Progress(_callback_base()):
 class _Checkpointer(_callback_base()):
     """Time-based and end-of-epoch checkpoints, dev evaluation, best model, early stopping."""
 
-    def __init__(self, run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours, monitor_sets) -> None:
+    def __init__(
+        self, run_dir, model, optimizer, state, config, spec, vocab, dev_sets, hours, monitor_sets, steps_per_epoch
+    ) -> None:
         super().__init__()
         self.run_dir = run_dir
+        self.steps_per_epoch = steps_per_epoch
         self.served = model
         self.optimizer = optimizer
         self.state = state
@@ -647,6 +680,7 @@ class _Checkpointer(_callback_base()):
         self.last_save = time.monotonic()
         self.last_tick = time.monotonic()
         self.session_start = state.train_seconds  # --max-minutes counts this invocation only
+        self.session_first_step = state.global_step  # and so does --max-steps
 
     def _acoustic(self) -> am.AcousticModel:
         return am.AcousticModel(self.spec, self.vocab, self.served, name=self.run_dir.name)
@@ -661,10 +695,14 @@ class _Checkpointer(_callback_base()):
 
     def on_train_batch_end(self, batch, logs=None):
         self.state.global_step += 1
+        self.state.epoch_step += 1
         self._tick()
         session = self.state.train_seconds - self.session_start
         if self.config.max_minutes and session > 60 * self.config.max_minutes:
             logger.info("time budget of %.0f min reached", self.config.max_minutes)
+            self.model.stop_training = True
+        if self.config.max_steps and self.state.global_step - self.session_first_step >= self.config.max_steps:
+            logger.info("step budget of %d reached", self.config.max_steps)
             self.model.stop_training = True
         if time.monotonic() - self.last_save > 60 * self.config.checkpoint_minutes:
             _write_checkpoint(self.run_dir, self._acoustic(), self.optimizer, self.state)
@@ -673,7 +711,8 @@ class _Checkpointer(_callback_base()):
     def on_epoch_end(self, epoch, logs=None):
         self._tick()
         logs = logs if logs is not None else {}
-        interrupted = bool(self.model.stop_training)
+        # stopped before the epoch's last batch (a budget or a signal stopping at it leaves the epoch whole)
+        interrupted = self.state.epoch_step < self.steps_per_epoch
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "step": self.state.global_step,
@@ -699,6 +738,7 @@ class _Checkpointer(_callback_base()):
                 logs[f"monitor_{name}_ser_toneless"] = s["ser_toneless"]
         if not interrupted:
             self.state.epoch = epoch + 1
+            self.state.epoch_step = 0
         self.state.history.append(record)
         with (self.run_dir / "train.log").open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
