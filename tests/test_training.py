@@ -573,6 +573,45 @@ def test_evaluate_reports_known_error_rates(tmp_path):
     assert [r["hyp"] for r in report["per_utterance"]] == ["ni3 hao3", "ni2 hao3"]
 
 
+def test_an_interrupted_evaluation_resumes_from_its_journal(tmp_path):
+    answers, items = {}, []
+    for i, hyp in enumerate((["ni3", "hao3"], ["ma5"], ["hao3", "ma5"], [])):
+        n = 16000 + 1600 * i
+        sf.write(tmp_path / f"u{i}.wav", np.zeros(n, np.float32), 16000)
+        answers[n // 160] = hyp
+        items.append(ev.EvalItem(f"u{i}", tmp_path / f"u{i}.wav", ("ni3", "hao3")))
+
+    class Flaky(_FixedModel):
+        def __init__(self, answers, fail_at=None):
+            super().__init__(answers)
+            self.decoded, self.fail_at = [], fail_at
+
+        def nbest_features(self, feats, k):
+            if len(self.decoded) == self.fail_at:
+                raise KeyboardInterrupt
+            self.decoded += [len(f) for f in feats]
+            return super().nbest_features(feats, k)
+
+    key = {"model": "fixed", "source": str(tmp_path)}
+    journal = ev.Journal.for_run(tmp_path / "journals", key)
+    whole = ev.evaluate_items(Flaky(answers), items, batch_frames=1)  # one clip a batch
+    with pytest.raises(KeyboardInterrupt):
+        ev.evaluate_items(Flaky(answers, fail_at=2), items, batch_frames=1, journal=journal)
+    assert len(journal.path.read_text().splitlines()) == 1 + 2  # the header and two clips
+    again = Flaky(answers)
+    resumed = ev.evaluate_items(again, items, batch_frames=1, journal=journal)
+    assert len(again.decoded) == 2  # only the clips the first run did not finish
+    for field in ("ser", "ser_toneless", "per_utterance"):
+        assert resumed[field] == whole[field]
+    assert resumed["audio_seconds"] == whole["audio_seconds"]
+    # another model (another key) starts over; finish() removes the file
+    other = Flaky(answers)
+    ev.evaluate_items(other, items, batch_frames=1, journal=ev.Journal(journal.path, {**key, "model": "other"}))
+    assert len(other.decoded) == 4
+    journal.finish()
+    assert not journal.path.exists()
+
+
 def test_evaluate_samples_a_list_reproducibly(tmp_path):
     items = [ev.EvalItem(f"u{i:03d}", tmp_path / f"u{i:03d}.wav", ("ni3",)) for i in range(200)]
     first = ev.sample_items(items, 30, seed=4)

@@ -1,14 +1,21 @@
-"""``asrt-service evaluate``: syllable / character error rates of a model, as JSON."""
+"""``asrt-service evaluate``: syllable / character error rates of a model, as JSON.
+
+A large set takes a while: progress bars show it, and the acoustic output is
+journaled clip by clip under ``<cache>/evaluate/`` (``config.cache_root``), so
+the same command run again after an interruption decodes only the clips not
+yet done. The journals are deleted once the report is written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
 from pathlib import Path
 
-from ..config import Settings, parse_tempo_views
+from ..config import Settings, cache_root, parse_tempo_views
 from .logs import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also log each speaker's rates (the report always has them, as by_speaker, where speakers are known)",
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -95,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         return 2
     lm = ev.load_lm(args.lm)
+    fingerprint = ev.model_fingerprint(model)
+    journals = []
     report = {"model": model.name, "arch": model.spec.arch, "tempo_views": list(model.tempo_views), "sources": {}}
     if args.sample is not None:
         report["sample"] = {"utterances_per_source": args.sample, "seed": args.seed}
@@ -111,7 +121,24 @@ def main(argv: list[str] | None = None) -> int:
         if not items:
             logger.error("%s: no labelled utterances", source)
             return 2
-        result = ev.evaluate_items(model, items, lm=lm, keep_utterances=not args.brief, lm_nbest=args.lm_nbest)
+        key = {
+            "model": fingerprint,
+            "source": str(Path(source).resolve()),
+            "clips": hashlib.sha1("\n".join(it.utt_id for it in items).encode()).hexdigest(),
+            "k": args.lm_nbest if lm is not None else 1,
+        }
+        journal = ev.Journal.for_run(cache_root() / "evaluate", key)
+        journals.append(journal)
+        result = ev.evaluate_items(
+            model,
+            items,
+            lm=lm,
+            keep_utterances=not args.brief,
+            lm_nbest=args.lm_nbest,
+            progress=not args.no_progress,
+            journal=journal,
+            name=Path(source).name,
+        )
         logger.info("%s: %s", source, ev.summarize(result))
         if args.by_speaker:
             for speaker, rates in result.get("by_speaker", {}).items():
@@ -122,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     else:
         sys.stdout.write(text + "\n")
+    for journal in journals:
+        journal.finish()
     return 0
 
 

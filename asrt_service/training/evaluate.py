@@ -18,13 +18,18 @@ audio files with ``.txt`` transcripts. Reported per source:
     deletions.
 
 Clips are decoded on their own length (no 16 s padding), batched by length.
+With a :class:`Journal`, each batch's acoustic output is kept as it is
+computed, so an interrupted evaluation of a large set resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -92,6 +97,78 @@ def sample_items(items: Sequence[EvalItem], n: int, seed: int = 0) -> list[EvalI
     return [item for i, item in enumerate(items) if i in keep]
 
 
+def model_fingerprint(model) -> str:
+    """A digest of an acoustic model's weights and test-time views: what its outputs depend on."""
+    digest = hashlib.sha1(repr(tuple(model.tempo_views)).encode())
+    for w in model.model.get_weights():
+        digest.update(w.tobytes())
+    return digest.hexdigest()
+
+
+class Journal:
+    """The acoustic output of one evaluation, clip by clip, as it is computed.
+
+    A JSON-lines file: a header line naming what is evaluated (``key``: model
+    fingerprint, tempo views, candidates per syllable, source, clips), then
+    one line per clip with its n-best and its share of the model time. Run
+    again with the same key, :func:`evaluate_items` takes the clips already
+    there from it and decodes only the rest; a file whose header names
+    another key is started over. :meth:`finish` deletes it.
+    """
+
+    def __init__(self, path: str | Path, key: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.key = key
+
+    @classmethod
+    def for_run(cls, root: str | Path, key: dict[str, Any]) -> Journal:
+        """The journal of ``key`` under ``root`` (its name is a digest of the key)."""
+        name = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return cls(Path(root) / f"{name}.jsonl", key)
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Clip id -> ``{"piece": PieceResult, "audio_seconds", "model_seconds"}`` already journaled."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return {}
+        if not lines or json.loads(lines[0]).get("key") != self.key:
+            return {}
+        done = {}
+        for line in lines[1:]:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a run stopped mid-write
+                break
+            alts = tuple(tuple((str(s), float(lp)) for s, lp in cands) for cands in row["alternatives"])
+            piece = PieceResult.from_alternatives(alts) if alts else PieceResult(())
+            done[row["id"]] = {
+                "piece": piece,
+                "audio_seconds": row["audio_seconds"],
+                "model_seconds": row["model_seconds"],
+            }
+        return done
+
+    def start(self, resumed: bool) -> None:
+        """Begin the file with the header unless a run with this key is being resumed."""
+        if not resumed:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"key": self.key}) + "\n", encoding="utf-8")
+
+    def add(self, rows: Sequence[tuple[str, PieceResult, float, float]]) -> None:
+        """Append ``(clip id, piece, audio seconds, model seconds)`` rows and flush them to disk."""
+        with self.path.open("a", encoding="utf-8") as f:
+            for utt, piece, audio_s, model_s in rows:
+                alts = [[[s, lp] for s, lp in cands] for cands in piece.alternatives]
+                rec = {"id": utt, "audio_seconds": audio_s, "model_seconds": model_s, "alternatives": alts}
+                f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def finish(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def evaluate_items(
     model,
     items: Sequence[EvalItem],
@@ -99,6 +176,9 @@ def evaluate_items(
     batch_frames: int = 16000,
     keep_utterances: bool = True,
     lm_nbest: int = Settings.lm_nbest,
+    progress: bool = False,
+    journal: Journal | None = None,
+    name: str = "",
 ) -> dict[str, Any]:
     """Score ``model`` (an ``AcousticModel``) on ``items``.
 
@@ -110,6 +190,10 @@ def evaluate_items(
         keep_utterances: include per-utterance reference / hypothesis in the report.
         lm_nbest: acoustic candidates per syllable given to the language model
             (0 or 1: the greedy pinyin only), as the servers' ``lm_nbest``.
+        progress: tqdm bars (stderr) over feature extraction and the model.
+        journal: keep each batch's acoustic output there and take the clips
+            it already holds from it (an interrupted run resumes).
+        name: the source's name on the progress bars.
 
     Returns:
         A JSON-ready dict with ``ser``, ``ser_toneless`` (and ``cer``) blocks
@@ -117,27 +201,52 @@ def evaluate_items(
         language model ``ser_lm`` and ``ser_lm_toneless`` too, audio seconds,
         model seconds and real-time factor.
     """
-    feats = []
-    audio_seconds = 0.0
-    for it in items:
-        wav = pipeline.read_audio(it.path)
-        audio_seconds += len(wav) / 16000
-        feats.append(model.features(wav))
-    order = sorted(range(len(items)), key=lambda i: len(feats[i]))
+    from tqdm import tqdm
+
+    k_best = lm_nbest if lm is not None else 1
     pieces: list[PieceResult] = [PieceResult(()) for _ in items]
+    audio_s = [0.0] * len(items)
     model_seconds = 0.0
-    i = 0
-    while i < len(order):
-        j = i + 1
-        while j < len(order) and len(feats[order[j]]) * (j - i + 1) <= batch_frames:
-            j += 1
-        idx = order[i:j]
-        t0 = time.perf_counter()
-        out = model.nbest_features([feats[k] for k in idx], k=lm_nbest if lm is not None else 1)
-        model_seconds += time.perf_counter() - t0
-        for k, alts in zip(idx, out, strict=True):
-            pieces[k] = PieceResult.from_alternatives(alts)
-        i = j
+    done = journal.load() if journal is not None else {}
+    if journal is not None:
+        journal.start(resumed=bool(done))
+        if done:
+            logger.info(
+                "%s: %d of %d clips already decoded (%s)", name or "source", len(done), len(items), journal.path
+            )
+    todo = []
+    for i, it in enumerate(items):
+        row = done.get(it.utt_id)
+        if row is None:
+            todo.append(i)
+        else:
+            pieces[i], audio_s[i] = row["piece"], row["audio_seconds"]
+            model_seconds += row["model_seconds"]
+    feats: dict[int, Any] = {}
+    bar = dict(unit="clip", disable=not progress, leave=False, mininterval=2)
+    for i in tqdm(todo, desc=f"{name} features".strip(), **bar):
+        wav = pipeline.read_audio(items[i].path)
+        audio_s[i] = len(wav) / 16000
+        feats[i] = model.features(wav)
+    order = sorted(todo, key=lambda i: len(feats[i]))
+    with tqdm(total=len(order), desc=f"{name} acoustic model".strip(), **bar) as decoded:
+        i = 0
+        while i < len(order):
+            j = i + 1
+            while j < len(order) and len(feats[order[j]]) * (j - i + 1) <= batch_frames:
+                j += 1
+            idx = order[i:j]
+            t0 = time.perf_counter()
+            out = model.nbest_features([feats[k] for k in idx], k=k_best)
+            spent = time.perf_counter() - t0
+            model_seconds += spent
+            for k, alts in zip(idx, out, strict=True):
+                pieces[k] = PieceResult.from_alternatives(alts)
+            if journal is not None:
+                journal.add([(items[k].utt_id, pieces[k], audio_s[k], spent / len(idx)) for k in idx])
+            decoded.update(len(idx))
+            i = j
+    audio_seconds = sum(audio_s)
     report: dict[str, Any] = {
         "utterances": len(items),
         "audio_seconds": round(audio_seconds, 2),
