@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -109,6 +110,26 @@ def test_excluded_voices_leave_the_lists_and_the_card(tmp_path):
     _build(root, max_shards=2)  # a later build keeps the exclusion
     assert {u.utt_id for u in read_corpus(root / "train.wav.lst", root / "train.syllable.txt")} == listed
     assert main(["t", "--root", str(root), "--exclude-voice", "espeak-nosuch"]) == 2
+    assert main(["t", "--root", str(tmp_path / "nothing"), "--exclude-voice", base]) == 2
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_a_corpus_has_one_writer_at_a_time(tmp_path, caplog):
+    from asrt_service.cli.build_corpus import main
+
+    root = _pool(tmp_path)
+    _build(root, max_shards=1)
+    before = (root / "train.wav.lst").read_text()
+    with builder.corpus_lock(root) as holder:
+        assert holder is None
+        with builder.corpus_lock(root) as other:  # a second open of the lock, as another process makes
+            assert other == f"pid {os.getpid()}"
+        assert main(["t", "--root", str(root), "--engine", "espeak", "--hours", "1"]) == 2
+        assert main(["t", "--root", str(root), "--exclude-voice", "espeak"]) == 2
+    assert "being written by another build-corpus" in caplog.text
+    assert (root / "train.wav.lst").read_text() == before
+    with builder.corpus_lock(root) as holder:  # released with the block
+        assert holder is None
 
 
 def test_screen_excludes_a_voice_that_does_not_say_its_labels(tmp_path):

@@ -172,16 +172,35 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--max-ser must be in (0, 1], got {args.max_ser}")
         if args.screen and args.screen_clips < 1:
             parser.error(f"--screen-clips must be at least 1, got {args.screen_clips}")
-        return screen(args) if args.screen else exclude(args)
-    if not args.engine or args.hours is None:
-        parser.error("--engine and --hours are required (or --exclude-voice / --screen)")
-    if args.hours <= 0:
-        parser.error(f"--hours must be positive, got {args.hours}")
-    if args.renditions is not None and args.renditions < 1:
-        parser.error(f"--renditions must be at least 1, got {args.renditions}")
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    else:
+        if not args.engine or args.hours is None:
+            parser.error("--engine and --hours are required (or --exclude-voice / --screen)")
+        if args.hours <= 0:
+            parser.error(f"--hours must be positive, got {args.hours}")
+        if args.renditions is not None and args.renditions < 1:
+            parser.error(f"--renditions must be at least 1, got {args.renditions}")
+        if args.jobs < 1:
+            parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
+    from ..training.corpus import builder
+
+    root = args.root if args.root is not None else builder.corpus_dir(args.name)
+    if (args.exclude_voice or args.screen) and not (root / "corpus.json").exists():
+        logger.error("%s is not a corpus (no corpus.json): build it first", root)
+        return 2
+    with builder.corpus_lock(root) as holder:
+        if holder is not None:
+            logger.error("%s is being written by another build-corpus (%s): wait for it, or stop it", root, holder)
+            return 2
+        if args.exclude_voice:
+            return exclude(args)
+        if args.screen:
+            return screen(args)
+        return grow(args)
+
+
+def grow(args: argparse.Namespace) -> int:
+    """``--engine E --hours H``: synthesize shards until the engine has H hours."""
     from ..training.corpus import builder, card
     from ..training.corpus.engines import EngineUnavailable
 

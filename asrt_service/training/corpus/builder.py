@@ -20,7 +20,9 @@ shard the list files are rewritten atomically from all manifests.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -134,6 +136,33 @@ def corpus_root(corpus: str | Path) -> Path:
     """The folder of a corpus given by folder, or by name (under the cache)."""
     p = Path(corpus)
     return p if p.is_dir() else corpus_dir(str(corpus))
+
+
+@contextlib.contextmanager
+def corpus_lock(root: Path) -> Iterator[str | None]:
+    """Hold the corpus's write lock (``root/.lock``) for the block.
+
+    Yields None when this process holds it, or the holder's description
+    (``pid N``) when another build, exclusion or screening is writing the
+    corpus: two writers would synthesize the same shards and race on the
+    list files. The lock goes with the process, so a killed build leaves none.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            yield f.read().strip() or "another process"
+            return
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield None
+        finally:
+            f.truncate(0)
 
 
 def pool_of(corpus: str | Path) -> Path:
