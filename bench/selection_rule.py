@@ -70,7 +70,7 @@ def default_sets(shared: Path) -> dict[str, tuple[str, Path]]:
     }
 
 
-def score_model(model: AcousticModel, sets: dict, lm, real_dev: Path) -> dict:
+def score_model(model: AcousticModel, sets: dict, lm) -> dict:
     """Every set (with per-utterance rows, for the bootstrap) and the guards, for one model."""
     out = {"sources": {}, "seconds": {}}
     for role, (label, path) in sets.items():
@@ -80,7 +80,7 @@ def score_model(model: AcousticModel, sets: dict, lm, real_dev: Path) -> dict:
         print(f"  {label}: {ev.summarize(out['sources'][role])}", flush=True)
     recognizer = Recognizer(model, None)
     try:
-        out["guards"] = guards.guard_counts(recognizer.speech, real_dev).to_json()
+        out["guards"] = guards.guard_counts(recognizer.speech, sets[REAL_DEV][1]).to_json()
     finally:
         recognizer.close()
     return out
@@ -145,7 +145,7 @@ def main() -> int:
     for name, (path, model) in models.items():
         print(f"{name} ({path}; tempo views {','.join(map(str, model.tempo_views))}, "
               f"LM weight {model.lm_acoustic_weight})", flush=True)  # fmt: skip
-        reports[name] = score_model(model, sets, lm, args.shared / "data/real-dev")
+        reports[name] = score_model(model, sets, lm)
 
     roles = list(sets)
     print()

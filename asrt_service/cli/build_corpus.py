@@ -45,11 +45,10 @@ def update_ready(corpus: Path, hours: float) -> None:
     os.replace(tmp, ready)
 
 
-def exclude(args: argparse.Namespace) -> int:
+def exclude(args: argparse.Namespace, root: Path) -> int:
     """``--exclude-voice``: record the exclusion, rewrite the lists and the card."""
     from ..training.corpus import builder, card
 
-    root = args.root if args.root is not None else builder.corpus_dir(args.name)
     try:
         hours = builder.exclude_voices(root, args.exclude_voice)
     except ValueError as e:
@@ -62,17 +61,13 @@ def exclude(args: argparse.Namespace) -> int:
     return 0
 
 
-def screen(args: argparse.Namespace) -> int:
+def screen(args: argparse.Namespace, root: Path) -> int:
     """``--screen MODEL``: score every base voice, exclude those above ``--max-ser``, print the worst."""
     from ..acoustic_model import AcousticModel
     from ..errors import ModelNotFound
-    from ..training.corpus import builder, card
+    from ..training.corpus import card
     from ..training.corpus import screen as screening
 
-    root = args.root if args.root is not None else builder.corpus_dir(args.name)
-    if not (root / "corpus.json").exists():
-        logger.error("%s is not a corpus (no corpus.json)", root)
-        return 2
     try:
         model = AcousticModel.load(args.screen)
     except (ModelNotFound, OSError, ValueError) as e:
@@ -193,13 +188,13 @@ def main(argv: list[str] | None = None) -> int:
             logger.error("%s is being written by another build-corpus (%s): wait for it, or stop it", root, holder)
             return 2
         if args.exclude_voice:
-            return exclude(args)
+            return exclude(args, root)
         if args.screen:
-            return screen(args)
-        return grow(args)
+            return screen(args, root)
+        return grow(args, root)
 
 
-def grow(args: argparse.Namespace) -> int:
+def grow(args: argparse.Namespace, root: Path) -> int:
     """``--engine E --hours H``: synthesize shards until the engine has H hours."""
     from ..training.corpus import builder, card
     from ..training.corpus.engines import EngineUnavailable
@@ -229,7 +224,7 @@ def grow(args: argparse.Namespace) -> int:
             seed=args.seed,
             jobs=args.jobs,
             heldout_voices=tuple(args.heldout_voice) if args.heldout_voice else None,
-            root=args.root,
+            root=root,
             renditions=args.renditions,
             new_text_than=tuple(args.new_text_than or ()),
             random_syllables=args.random_syllables,

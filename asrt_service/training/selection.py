@@ -43,16 +43,17 @@ def judge(base: dict, cand: dict) -> dict:
     better = {role: boot[role]["ser_toneless"]["high"] < 0 for role in (SYNTH, UNSEEN)}
     worse = {role: rate(cand, role) - rate(base, role) for role in (SYNTH, UNSEEN)}
     level = {role: worse[role] <= OTHER_SET_MARGIN for role in (SYNTH, UNSEEN)}
+    cond1 = dev["cand"] <= dev["base"] + DEV_MARGIN
     cond2 = (better[SYNTH] and level[UNSEEN]) or (better[UNSEEN] and level[SYNTH])
     return {
         "dev_mean": dev["cand"],
         "dev_mean_bound": dev["base"] + DEV_MARGIN,
-        "condition_1": dev["cand"] <= dev["base"] + DEV_MARGIN,
+        "condition_1": cond1,
         "toneless_bootstrap": {role: boot[role]["ser_toneless"] for role in (SYNTH, UNSEEN)},
         "toneful_diff": worse,
         "condition_2": cond2,
         "guards": cand["guards"]["passed"],
-        "passed": dev["cand"] <= dev["base"] + DEV_MARGIN and cond2 and cand["guards"]["passed"],
+        "passed": cond1 and cond2 and cand["guards"]["passed"],
     }
 
 

@@ -259,11 +259,8 @@ class WorkerEngine(Engine):
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        self._log = (
-            open(cache_root() / "logs" / f"worker-{name}.log", "ab")
-            if (cache_root() / "logs").is_dir()
-            else subprocess.DEVNULL
-        )
+        logs = cache_root() / "logs"
+        self._log = open(logs / f"worker-{name}.log", "ab") if logs.is_dir() else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [str(py), str(script)],
             stdin=subprocess.PIPE,
