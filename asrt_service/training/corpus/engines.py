@@ -34,15 +34,11 @@ import numpy as np
 import soundfile as sf
 
 from ...config import cache_root
+from ..engines.setup_engines import env_python
 
 logger = logging.getLogger(__name__)
 
 ENGINES_DIR = Path(__file__).resolve().parent.parent / "engines"
-
-
-def env_python(engine: str) -> Path:
-    """Interpreter of an engine's own virtual environment."""
-    return cache_root() / "envs" / engine / "bin" / "python"
 
 
 class EngineUnavailable(RuntimeError):

@@ -43,7 +43,13 @@ STEPS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 
 
 def env_dir(engine: str) -> Path:
+    """An engine's own virtual environment (``<cache>/envs/<engine>``)."""
     return cache_root() / "envs" / engine
+
+
+def env_python(engine: str) -> Path:
+    """Interpreter of an engine's own virtual environment."""
+    return env_dir(engine) / "bin" / "python"
 
 
 def find_python311() -> str:
@@ -72,7 +78,7 @@ def setup(engine: str, force: bool = False) -> Path:
     d = env_dir(engine)
     if force and d.exists():
         shutil.rmtree(d)
-    py = d / "bin" / "python"
+    py = env_python(engine)
     if not py.exists():
         d.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([find_python311(), "-m", "venv", str(d)], check=True)
@@ -106,7 +112,7 @@ def smoke(engine: str) -> dict:
     """Start the worker, read its hello line, and stop it."""
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1")
     proc = subprocess.run(
-        [str(env_dir(engine) / "bin" / "python"), str(HERE / f"{engine}_worker.py")],
+        [str(env_python(engine)), str(HERE / f"{engine}_worker.py")],
         input="",
         capture_output=True,
         text=True,
