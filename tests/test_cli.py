@@ -169,6 +169,17 @@ def test_predict_prints_pinyin_alternatives_and_nbest_text(real_wav, tmp_path, c
     assert len(out["text"]) >= 20 and all("\u4e00" <= ch <= "\u9fff" for ch in out["text"])
 
 
+def test_predict_and_evaluate_refuse_a_missing_language_model(real_wav, tmp_path, caplog):
+    """A language model named with --lm that is not there stops the command (it used to be skipped with a warning)."""
+    from asrt_service.cli import evaluate, predict
+
+    missing = tmp_path / "no-lm"
+    assert predict.main([str(real_wav), "--lm", str(missing)]) == 2
+    assert evaluate.main([str(real_wav.parent), "--lm", str(missing), "--no-progress"]) == 2
+    refusals = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert refusals == [f"language model not found: {missing}"] * 2
+
+
 def test_rebuild_corpora_makes_the_real_train_lists_and_refuses_unknown_steps(tmp_path):
     """scripts/rebuild_corpora.sh, step real-train, on 64 short made-up recordings."""
     import soundfile as sf

@@ -73,19 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_model(args):
-    """The model the flags name, with ``--tempo-views`` applied.
+def open_models(args):
+    """The acoustic model the flags name (``--tempo-views`` applied) and the ``--lm`` language model (or None).
 
     Raises:
-        ModelNotFound: files missing.
+        ModelNotFound: files missing, for either model.
         ValueError: bad ``--tempo-views``.
     """
     from ..acoustic_model import AcousticModel
+    from ..training.evaluate import load_lm
 
     model = AcousticModel.open(args.model, args.asrt_weights or None, args.asrt_dict or None)
     if args.tempo_views:
         model.tempo_views = parse_tempo_views(args.tempo_views)
-    return model
+    return model, load_lm(args.lm)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,11 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..training import evaluate as ev
 
     try:
-        model = load_model(args)
+        model, lm = open_models(args)
     except (ModelNotFound, ValueError) as exc:
         logger.error("%s", exc)
         return 2
-    lm = ev.load_lm(args.lm)
     fingerprint = ev.model_fingerprint(model)
     journals = []
     report = {"model": model.name, "arch": model.spec.arch, "tempo_views": list(model.tempo_views), "sources": {}}

@@ -9,7 +9,7 @@ import math
 import sys
 
 from ..config import Settings
-from .evaluate import REPO_MODELS, load_model
+from .evaluate import REPO_MODELS, open_models
 from .logs import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -48,15 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     from ..errors import ModelNotFound
     from ..recognizer import PieceResult, lm_text
-    from ..training.evaluate import load_lm
     from ..training.pipeline import read_audio
 
     try:
-        model = load_model(args)
+        model, lm = open_models(args)
     except (ModelNotFound, ValueError) as exc:
         logger.error("%s", exc)
         return 2
-    lm = load_lm(args.lm)
     status = 0
     for path in args.files:
         try:

@@ -329,17 +329,15 @@ def score_pieces(
 
 
 def load_lm(path: str | Path | None):
-    """The pinyin->hanzi language model at ``path``, or None (with a log line) if unavailable."""
+    """The pinyin->hanzi language model at ``path``, or None where no path is given.
+
+    Raises:
+        ModelNotFound: a path is given and holds no language model.
+    """
     if not path:
         return None
-    try:
-        from ..language_model import PinyinLM
-    except ImportError as exc:
-        logger.warning("language model not available (%s); CER skipped", exc)
-        return None
-    if not Path(path).exists():
-        logger.warning("no language model at %s; CER skipped", path)
-        return None
+    from ..language_model import PinyinLM
+
     return PinyinLM.load(path)
 
 
