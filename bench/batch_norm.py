@@ -152,7 +152,7 @@ def main() -> None:
         candidates.append((f"recalibrated, {mode}", am))
     for blend in (float(b) for b in args.blend.split(",") if b):
         candidates.append((f"per utterance, blend {blend:g}", PerUtterance(AcousticModel.load(args.model), blend)))
-    lm = ev.load_lm(args.lm) if args.lm else None
+    lm = ev.load_lm(args.lm)
     rows = score_candidates(candidates, args.sources or [str(s) for s in default_sources()], lm)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,7 @@ def main() -> None:
     if args.shifts:
         shifts = tuple(int(s) for s in args.shifts.split(","))
         candidates.append((f"{Path(args.member[0]).name}, shifts {args.shifts}", Ensemble(members[:1], shifts)))
-    lm = ev.load_lm(args.lm) if args.lm else None
+    lm = ev.load_lm(args.lm)
     rows = score_candidates(candidates, args.sources or [str(s) for s in default_sources()], lm)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
