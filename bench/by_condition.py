@@ -56,6 +56,13 @@ def conditions(recipe: str) -> set[str]:
     return found
 
 
+def read_recipes(corpus: Path, split: str) -> dict[str, str]:
+    """Each clip of one list of a corpus (``heldout`` or ``train``) -> its degradation recipe."""
+    return {
+        row.utt_id: row.recipe for rows in builder.read_manifests(corpus).values() for row in rows if row.split == split
+    }
+
+
 def split_report(report: dict, recipes: dict[str, str], list_suffix: str) -> dict[str, dict[str, float]]:
     """Per condition: clips, syllables, toneful and toneless error rates, from one evaluate report."""
     sources = [s for name, s in report["sources"].items() if name.endswith(list_suffix)]
@@ -92,12 +99,7 @@ def main() -> int:
     ap.add_argument("--output", default=None, help="JSON results (default bench/results/by_condition[_train].json)")
     args = ap.parse_args()
     corpus = builder.corpus_root(args.corpus)
-    recipes = {
-        row.utt_id: row.recipe
-        for rows in builder.read_manifests(corpus).values()
-        for row in rows
-        if row.split == args.split
-    }
+    recipes = read_recipes(corpus, args.split)
     list_suffix = f"{corpus.name}/{args.split}.wav.lst"
     results = {"corpus": str(corpus), "split": args.split, "models": {}}
     for item in args.reports:

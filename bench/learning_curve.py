@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from by_condition import split_report  # noqa: E402  (bench/ is on the path)
+from by_condition import read_recipes, split_report  # noqa: E402  (bench/ is on the path)
 
 from asrt_service.acoustic_model import AcousticModel  # noqa: E402
 from asrt_service.config import cache_root  # noqa: E402
@@ -76,8 +76,8 @@ def checkout(commit: str, into: Path) -> Path:
     return into
 
 
-def minutes_behind(cfg: dict) -> float:
-    training = cfg.get("training", {})
+def minutes_behind(meta: dict) -> float:
+    training = meta.get("training", {})
     return float(training.get("total_train_minutes_incl_init", training.get("train_minutes", 0.0)))
 
 
@@ -108,21 +108,15 @@ def main() -> int:
         print("missing sets (scripts/rebuild_corpora.sh makes them):\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
     items = {name: ev.load_items(path) for name, path in sets.items()}
-    recipes = {
-        row.utt_id: row.recipe
-        for rows in builder.read_manifests(builder.corpus_root("synth-v1")).values()
-        for row in rows
-        if row.split == "heldout"
-    }
+    recipes = read_recipes(builder.corpus_root("synth-v1"), "heldout")
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rev, commit in REVISIONS.items():
             model_dir = checkout(commit, Path(tmp) / rev)
-            cfg = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
             model = AcousticModel.load(model_dir)
             served = tuple(model.tempo_views)
-            row = {"commit": commit, "minutes": minutes_behind(cfg), "served_views": list(served), "reads": {}}
+            row = {"commit": commit, "minutes": minutes_behind(model.meta), "served_views": list(served), "reads": {}}
             for label, views in (("one view", (1.0,)), ("as served", served)):
                 if label == "as served" and served == (1.0,):
                     row["reads"][label] = row["reads"]["one view"]
@@ -152,9 +146,9 @@ def main() -> int:
     print()
     print("toneful SER % (real-dev: toneless), one view / as served")
     print(f"{'revision':>9} {'minutes':>8} {'views':>6} " + " ".join(f"{c[:24]:>24}" for c in cols))
+    key = {"real-dev": "ser_toneless"}
     for rev, row in rows.items():
         o, s = row["reads"]["one view"], row["reads"]["as served"]
-        key = {"real-dev": "ser_toneless"}
         cells = [f"{100 * o[c][key.get(c, 'ser')]:5.1f} / {100 * s[c][key.get(c, 'ser')]:5.1f}" for c in cols]
         print(f"{rev:>9} {row['minutes']:>8.1f} {len(row['served_views']):>6} " + " ".join(f"{c:>24}" for c in cells))
 
